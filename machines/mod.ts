@@ -1,0 +1,41 @@
+// The registry of machine kinds: what the engine needs to know to host, replay and explain each.
+// Pure like the machines themselves.
+import type { AnyMachineSnapshot, AnyStateMachine } from "xstate";
+import type { z } from "zod";
+import {
+  VOLUME_MACHINE_VERSION,
+  VOLUME_TRANSIENT_STATES,
+  VolumeEvent,
+  volumeIsNoop,
+  volumeMachine,
+  volumeRefusal,
+  type VolumeSnapshot,
+} from "./volume_machine.ts";
+
+/** One kind of entity: its machine, the schema of its events, and how to talk about refusals. */
+export type MachineKind = {
+  machine: AnyStateMachine;
+  version: number;
+  event: z.ZodType<{ type: string; at: number }>;
+  transient: readonly string[];
+  refusal: (snapshot: AnyMachineSnapshot, event: { type: string; at: number }) => string;
+  /** True when the event is allowed but changes nothing, so nothing is logged. */
+  isNoop: (snapshot: AnyMachineSnapshot, event: { type: string; at: number }) => boolean;
+};
+
+export const KINDS = {
+  volume: {
+    machine: volumeMachine,
+    version: VOLUME_MACHINE_VERSION,
+    event: VolumeEvent,
+    transient: VOLUME_TRANSIENT_STATES,
+    refusal: (snapshot, event) => volumeRefusal(snapshot as VolumeSnapshot, event as VolumeEvent),
+    isNoop: (snapshot, event) => volumeIsNoop(snapshot as VolumeSnapshot, event as VolumeEvent),
+  },
+} satisfies Record<string, MachineKind>;
+
+export type KindName = keyof typeof KINDS;
+
+export function isKindName(value: string): value is KindName {
+  return Object.hasOwn(KINDS, value);
+}

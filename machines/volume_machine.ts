@@ -1,0 +1,241 @@
+// The volume machine: which volume events are allowed when, and what they change.
+// Pure: xstate and zod only. Time and ids arrive inside events; work leaves as intents.
+import { assertEvent, assign, emit, setup, type SnapshotFrom } from "xstate";
+import { z } from "zod";
+import type { VolumeIntent } from "./intents.ts";
+
+/** Bumped whenever the shape of a volume event changes; old records are upcast on read. */
+export const VOLUME_MACHINE_VERSION = 1;
+
+const at = z.number().int().nonnegative();
+
+export const VolumeEvent = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("volume.create"), opts: z.record(z.string(), z.string()), at }),
+  z.object({ type: z.literal("volume.mount"), mountId: z.string().min(1), at }),
+  z.object({ type: z.literal("volume.unmount"), mountId: z.string().min(1), at }),
+  z.object({ type: z.literal("volume.remove"), at }),
+  z.object({ type: z.literal("volume.vanished"), reason: z.string(), at }),
+  z.object({ type: z.literal("volume.reappeared"), at }),
+  z.object({ type: z.literal("effect.succeeded"), mountpoint: z.string().optional(), at }),
+  z.object({ type: z.literal("effect.failed"), reason: z.string(), at }),
+]);
+export type VolumeEvent = z.infer<typeof VolumeEvent>;
+
+export type VolumeContext = {
+  name: string;
+  opts: Record<string, string>;
+  /** Milliseconds since the epoch, from the `volume.create` event. */
+  createdAt: number;
+  /** Where the backend keeps the data; "" until creation succeeded. */
+  mountpoint: string;
+  /** Mount ID → how many Mounts without Unmount it holds (dockerd repeats IDs). */
+  mounts: Record<string, number>;
+  /** The mount ID whose Mount or Unmount is in flight. */
+  pending: string | null;
+  /** Why the volume is `missing`, or why the last effect failed. */
+  problem: string | null;
+};
+
+export function totalMounts(context: VolumeContext): number {
+  let total = 0;
+  for (const count of Object.values(context.mounts)) total += count;
+  return total;
+}
+
+function holds(context: VolumeContext, mountId: string): boolean {
+  return (context.mounts[mountId] ?? 0) > 0;
+}
+
+function withCount(mounts: Record<string, number>, mountId: string, delta: number) {
+  const next = { ...mounts };
+  const count = (next[mountId] ?? 0) + delta;
+  if (count > 0) next[mountId] = count;
+  else delete next[mountId];
+  return next;
+}
+
+export const volumeMachine = setup({
+  types: {} as {
+    context: VolumeContext;
+    input: { name: string };
+    events: VolumeEvent;
+    emitted: VolumeIntent;
+  },
+  guards: {
+    holdsMount: ({ context, event }) => {
+      assertEvent(event, "volume.unmount");
+      return holds(context, event.mountId);
+    },
+    isLastMount: ({ context, event }) => {
+      assertEvent(event, "volume.unmount");
+      return holds(context, event.mountId) && totalMounts(context) === 1;
+    },
+    hasNoMounts: ({ context }) => totalMounts(context) === 0,
+    hasMounts: ({ context }) => totalMounts(context) > 0,
+    wasMissing: ({ context }) => context.problem !== null,
+  },
+  actions: {
+    recordCreate: assign(({ event }) => {
+      assertEvent(event, "volume.create");
+      return { opts: event.opts, createdAt: event.at };
+    }),
+    recordMountpoint: assign(({ context, event }) => {
+      assertEvent(event, "effect.succeeded");
+      return { mountpoint: event.mountpoint ?? context.mountpoint, problem: null };
+    }),
+    holdPending: assign(({ event }) => {
+      assertEvent(event, ["volume.mount", "volume.unmount"]);
+      return { pending: event.mountId };
+    }),
+    addMount: assign(({ context, event }) => {
+      assertEvent(event, "volume.mount");
+      return { mounts: withCount(context.mounts, event.mountId, 1) };
+    }),
+    dropMount: assign(({ context, event }) => {
+      assertEvent(event, "volume.unmount");
+      return { mounts: withCount(context.mounts, event.mountId, -1) };
+    }),
+    addPendingMount: assign(({ context }) => ({
+      mounts: context.pending === null
+        ? context.mounts
+        : withCount(context.mounts, context.pending, 1),
+      pending: null,
+    })),
+    dropPendingMount: assign(({ context }) => ({
+      mounts: context.pending === null
+        ? context.mounts
+        : withCount(context.mounts, context.pending, -1),
+      pending: null,
+    })),
+    clearPending: assign({ pending: null }),
+    recordProblem: assign(({ event }) => {
+      assertEvent(event, ["volume.vanished", "effect.failed"]);
+      return { problem: event.reason };
+    }),
+    clearProblem: assign({ problem: null }),
+    requestCreate: emit(({ context }) => ({
+      type: "intent.create" as const,
+      volume: context.name,
+      opts: context.opts,
+    })),
+    requestMount: emit(({ context, event }) => {
+      assertEvent(event, "volume.mount");
+      return { type: "intent.mount" as const, volume: context.name, mountId: event.mountId };
+    }),
+    requestUnmount: emit(({ context, event }) => {
+      assertEvent(event, "volume.unmount");
+      return { type: "intent.unmount" as const, volume: context.name, mountId: event.mountId };
+    }),
+    requestRemove: emit(({ context }) => ({
+      type: "intent.remove" as const,
+      volume: context.name,
+    })),
+  },
+}).createMachine({
+  id: "volume",
+  context: ({ input }) => ({
+    name: input.name,
+    opts: {},
+    createdAt: 0,
+    mountpoint: "",
+    mounts: {},
+    pending: null,
+    problem: null,
+  }),
+  initial: "absent",
+  states: {
+    absent: {
+      on: { "volume.create": { target: "creating", actions: ["recordCreate", "requestCreate"] } },
+    },
+    creating: {
+      on: {
+        "effect.succeeded": { target: "unmounted", actions: "recordMountpoint" },
+        "effect.failed": { target: "gone", actions: "recordProblem" },
+      },
+    },
+    unmounted: {
+      on: {
+        "volume.mount": { target: "mounting", actions: ["holdPending", "requestMount"] },
+        "volume.remove": { target: "removing", actions: "requestRemove" },
+        "volume.vanished": { target: "missing", actions: "recordProblem" },
+      },
+    },
+    mounting: {
+      on: {
+        "effect.succeeded": { target: "mounted", actions: ["addPendingMount", "recordMountpoint"] },
+        "effect.failed": { target: "unmounted", actions: "clearPending" },
+      },
+    },
+    mounted: {
+      on: {
+        "volume.mount": { actions: "addMount" },
+        "volume.unmount": [
+          {
+            guard: "isLastMount",
+            target: "unmounting",
+            actions: ["holdPending", "requestUnmount"],
+          },
+          { guard: "holdsMount", actions: "dropMount" },
+        ],
+        "volume.vanished": { target: "missing", actions: "recordProblem" },
+      },
+    },
+    unmounting: {
+      on: {
+        "effect.succeeded": { target: "unmounted", actions: "dropPendingMount" },
+        "effect.failed": { target: "mounted", actions: "clearPending" },
+      },
+    },
+    removing: {
+      on: {
+        "effect.succeeded": { target: "gone" },
+        "effect.failed": [
+          { guard: "wasMissing", target: "missing" },
+          { target: "unmounted" },
+        ],
+      },
+    },
+    missing: {
+      on: {
+        "volume.unmount": { guard: "holdsMount", actions: "dropMount" },
+        "volume.remove": { guard: "hasNoMounts", target: "removing", actions: "requestRemove" },
+        "volume.reappeared": [
+          { guard: "hasMounts", target: "mounted", actions: "clearProblem" },
+          { target: "unmounted", actions: "clearProblem" },
+        ],
+      },
+    },
+    gone: { type: "final" },
+  },
+});
+
+export type VolumeSnapshot = SnapshotFrom<typeof volumeMachine>;
+
+/** States in which an effect is in flight: an actor left here by a crash needs reconciling. */
+export const VOLUME_TRANSIENT_STATES = ["creating", "mounting", "unmounting", "removing"] as const;
+
+/** Create of a volume that already exists changes nothing: dockerd may ask again (Create is idempotent). */
+export function volumeIsNoop(snapshot: VolumeSnapshot, event: VolumeEvent): boolean {
+  return event.type === "volume.create" &&
+    (snapshot.matches("unmounted") || snapshot.matches("mounted"));
+}
+
+/** Explains, for a caller, why `snapshot.can(event)` said no. */
+export function volumeRefusal(snapshot: VolumeSnapshot, event: VolumeEvent): string {
+  const { name, problem } = snapshot.context;
+  const state = String(snapshot.value);
+  const verb = event.type.replace(/^volume\./, "");
+  if (state === "missing" && (verb === "mount" || verb === "create")) {
+    return `Cannot ${verb} volume "${name}": its directory vanished (${problem ?? "unknown"})`;
+  }
+  if (event.type === "volume.unmount") {
+    return `Cannot unmount volume "${name}": mount ID "${event.mountId}" does not hold it`;
+  }
+  if (event.type === "volume.remove") {
+    const total = totalMounts(snapshot.context);
+    if (total > 0) {
+      return `Cannot remove volume "${name}": in use by ${total} mount${total === 1 ? "" : "s"}`;
+    }
+  }
+  return `Cannot ${verb} volume "${name}": it is ${state}`;
+}

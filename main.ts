@@ -1,0 +1,142 @@
+// Berth's command line: parse flags, wire the pieces, run one subcommand.
+// The only place that chooses implementations (file store, local directory backend, socket).
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { createLocalDirBackend } from "./src/backends/local_dir.ts";
+import { createEngine } from "./src/engine/engine.ts";
+import { createVolumeEffects } from "./src/engine/volume_effects.ts";
+import { LogDamagedError, openFileStore } from "./src/log/file_store.ts";
+import { lockStateDir, StateDirLockedError } from "./src/log/lock.ts";
+import { servePlugin, SocketInUseError } from "./src/transport/docker/server.ts";
+import { volumeRoutes } from "./src/transport/docker/volume.ts";
+
+const PLUGIN_NAME_REGEXP = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+const MAIN_HELP = `Berth — a Docker volume plugin engine whose state survives every crash.
+
+Usage:
+  berth [serve] [options]     serve the Docker plugin socket (the default command)
+  berth help [command]        show help
+
+Run "berth serve --help" for the options of serve.
+`;
+
+const SERVE_HELP = `Usage: berth serve [options]
+
+Serves the Docker plugin API (VolumeDriver) on a unix socket. Every change is written to an
+append-only log in the state directory before it is acknowledged; on start the log is replayed
+and checked against the host, so volumes and their mounts survive a crash or kill -9.
+
+Options:
+  --name NAME        plugin name, the -d NAME of "docker volume create"     [env BERTH_NAME]
+                     (default: berth); the socket is /run/docker/plugins/NAME.sock
+  --socket PATH      listen on PATH instead                                 [env BERTH_SOCKET]
+  --state-dir DIR    where the log and the volumes live                     [env BERTH_STATE_DIR]
+                     (default: /var/lib/berth; volumes in DIR/volumes/NAME/_data)
+  -h, --help         show this help
+
+Stops cleanly on SIGINT or SIGTERM: calls in flight finish, the log is synced, the socket removed.
+Needs root (or write access to the socket directory and the state directory).
+`;
+
+type ServeConfig = { name: string; socket: string; stateDir: string };
+
+function diagnose(level: "INFO" | "WARN" | "ERROR", message: string) {
+  Deno.stderr.writeSync(new TextEncoder().encode(`[${level}] berth: ${message}\n`));
+}
+
+function parseServe(args: string[]): ServeConfig | "help" {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      name: { type: "string" },
+      socket: { type: "string" },
+      "state-dir": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+    allowPositionals: true,
+  });
+  if (values.help) return "help";
+  if (positionals.length > 0) throw new Error(`unexpected argument "${positionals[0]}"`);
+  const name = values.name ?? Deno.env.get("BERTH_NAME") ?? "berth";
+  if (!PLUGIN_NAME_REGEXP.test(name)) {
+    throw new Error(`plugin name "${name}" must match ${PLUGIN_NAME_REGEXP.source}`);
+  }
+  const socket = values.socket ?? Deno.env.get("BERTH_SOCKET") ??
+    `/run/docker/plugins/${name}.sock`;
+  const stateDir = values["state-dir"] ?? Deno.env.get("BERTH_STATE_DIR") ?? "/var/lib/berth";
+  return { name, socket, stateDir };
+}
+
+async function serve(config: ServeConfig): Promise<number> {
+  const warn = (message: string) => diagnose("WARN", message);
+  using lock = await lockStateDir(config.stateDir);
+  const store = await openFileStore({ dir: join(config.stateDir, "log"), warn });
+  const backend = createLocalDirBackend(join(config.stateDir, "volumes"));
+  const engine = createEngine({ store, effects: { volume: createVolumeEffects(backend) }, warn });
+  for (const { actor, events } of await engine.reconcile()) {
+    warn(`reconciled ${actor} with the host: recorded ${events.join(", ")}`);
+  }
+  const server = await servePlugin({
+    path: config.socket,
+    routes: volumeRoutes(engine),
+    report: (message) => diagnose("ERROR", message),
+  });
+  diagnose(
+    "INFO",
+    `serving ${config.socket} (state ${config.stateDir}, ${store.lastSeq} events, ` +
+      `${engine.list("volume").length} volumes)`,
+  );
+  const stop = Promise.withResolvers<string>();
+  const signals = ["SIGINT", "SIGTERM"] as const;
+  const handlers = signals.map((signal) => {
+    const handler = () => stop.resolve(signal);
+    Deno.addSignalListener(signal, handler);
+    return [signal, handler] as const;
+  });
+  const signal = await stop.promise;
+  diagnose("INFO", `${signal}: finishing calls in flight`);
+  for (const [name, handler] of handlers) Deno.removeSignalListener(name, handler);
+  await server.shutdown();
+  await engine.drain();
+  await store.close();
+  lock.release();
+  diagnose("INFO", `stopped; log synced at event ${store.lastSeq}`);
+  return 0;
+}
+
+async function main(args: string[]): Promise<number> {
+  const [first, ...rest] = args;
+  if (first === "help" || first === "--help" || first === "-h") {
+    const topic = first === "help" ? rest[0] : undefined;
+    Deno.stdout.writeSync(new TextEncoder().encode(topic === "serve" ? SERVE_HELP : MAIN_HELP));
+    return 0;
+  }
+  const serveArgs = first === "serve" ? rest : args;
+  if (first !== undefined && first !== "serve" && !first.startsWith("-")) {
+    diagnose("ERROR", `unknown command "${first}"; run "berth --help"`);
+    return 2;
+  }
+  let config: ServeConfig | "help";
+  try {
+    config = parseServe(serveArgs);
+  } catch (error) {
+    diagnose("ERROR", `${(error as Error).message}; run "berth serve --help"`);
+    return 2;
+  }
+  if (config === "help") {
+    Deno.stdout.writeSync(new TextEncoder().encode(SERVE_HELP));
+    return 0;
+  }
+  try {
+    return await serve(config);
+  } catch (error) {
+    const known = error instanceof StateDirLockedError || error instanceof LogDamagedError ||
+      error instanceof SocketInUseError;
+    diagnose("ERROR", known ? (error as Error).message : String((error as Error).stack ?? error));
+    return 1;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

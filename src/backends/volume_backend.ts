@@ -1,0 +1,29 @@
+// The volume backend interface: the effects behind volume intents. Never sees an event.
+
+/** An effect that failed; the engine records its message as `effect.failed`. */
+export class BackendError extends Error {
+  override name = "BackendError";
+}
+
+/** Options a backend refused before touching anything; the message names the option. */
+export class BackendOptionsError extends Error {
+  override name = "BackendOptionsError";
+}
+
+/** What the host shows of a volume, for reconcile after a restart. */
+export type VolumeHostState = "present" | "absent";
+
+export interface VolumeBackend {
+  /** Checks create options without side effects; throws BackendOptionsError. */
+  checkOptions(opts: Record<string, string>): void;
+  /** Makes the volume; idempotent; returns where its data lives. */
+  create(name: string, opts: Record<string, string>): Promise<{ mountpoint: string }>;
+  /** Makes the volume usable by a first holder; returns the path Docker bind-mounts. */
+  mount(name: string): Promise<{ mountpoint: string }>;
+  /** Undoes `mount` once the last holder is gone. */
+  unmount(name: string): Promise<void>;
+  /** Deletes the volume and its data; idempotent. */
+  remove(name: string): Promise<void>;
+  /** Looks at the host, changes nothing. */
+  inspect(name: string): Promise<VolumeHostState>;
+}

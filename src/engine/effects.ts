@@ -1,0 +1,16 @@
+// The engine's view of backends: checks before logging, effects for intents, host checks for
+// reconcile. Backends stay ignorant of events; adapters such as volume_effects.ts translate.
+import type { AnyMachineSnapshot } from "xstate";
+import type { Intent } from "../../machines/intents.ts";
+
+/** Event fields an adapter asks the engine to record (the engine adds `at`). */
+export type EventFields = { type: string; [field: string]: unknown };
+
+export interface Effects {
+  /** Refuses, with InvalidRequestError, an event whose payload a backend cannot accept. */
+  check(actorId: string, event: EventFields): void;
+  /** Carries out an intent; resolves to the fields of `effect.succeeded`, throws on failure. */
+  run(intent: Intent): Promise<Record<string, unknown>>;
+  /** After replay: the events that bring `snapshot` in line with what the host shows. */
+  reconcile(actorId: string, snapshot: AnyMachineSnapshot): Promise<EventFields[]>;
+}

@@ -1,0 +1,53 @@
+// Replay: a pure fold of log records into actor snapshots. Runs no effect and no backend.
+import { type AnyMachineSnapshot, initialTransition, transition } from "xstate";
+import { isKindName, KINDS, type MachineKind } from "../../machines/mod.ts";
+import type { LogRecord } from "../log/store.ts";
+
+/** Where an actor id comes apart: `volume/db-data` → kind `volume`, name `db-data`. */
+export function splitActorId(id: string): { kind: MachineKind; kindName: string; name: string } {
+  const slash = id.indexOf("/");
+  const kindName = slash === -1 ? id : id.slice(0, slash);
+  if (!isKindName(kindName)) throw new Error(`Unknown actor kind "${kindName}" in "${id}"`);
+  return { kind: KINDS[kindName], kindName, name: id.slice(slash + 1) };
+}
+
+/** A fresh actor's first snapshot. */
+export function initialSnapshot(id: string): AnyMachineSnapshot {
+  const { kind, name } = splitActorId(id);
+  return initialTransition(kind.machine, { name })[0];
+}
+
+/** The event a record carries, checked against its kind's schema. */
+export function recordEvent(record: LogRecord): { type: string; at: number } {
+  const { kind } = splitActorId(record.actor);
+  const parsed = kind.event.safeParse({ ...record.data, type: record.type, at: record.at });
+  if (!parsed.success) {
+    throw new Error(
+      `Record ${record.seq} (${record.actor} ${record.type}) does not fit its schema: ` +
+        parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; "),
+    );
+  }
+  return parsed.data;
+}
+
+/** Folds `records` into the snapshots of every live actor; `warn` hears of ignored events. */
+export function replay(
+  records: Iterable<LogRecord>,
+  warn: (message: string) => void = () => {},
+): Map<string, AnyMachineSnapshot> {
+  const actors = new Map<string, AnyMachineSnapshot>();
+  for (const record of records) {
+    const { kind } = splitActorId(record.actor);
+    const event = recordEvent(record);
+    const current = actors.get(record.actor);
+    const snapshot = current ?? initialSnapshot(record.actor);
+    const [next] = transition(kind.machine, snapshot, event);
+    if (next === snapshot) {
+      warn(`Replay ignored record ${record.seq}: ${record.type} does not apply to ${record.actor}`);
+      continue;
+    }
+    if (next.status === "done") actors.delete(record.actor);
+    else actors.set(record.actor, next);
+  }
+  return actors;
+}

@@ -1,0 +1,71 @@
+// Volume effects: volume intents carried out by a VolumeBackend, and the volume reconcile rules.
+import type { VolumeContext } from "../../machines/volume_machine.ts";
+import { BackendOptionsError, type VolumeBackend } from "../backends/volume_backend.ts";
+import type { Effects, EventFields } from "./effects.ts";
+import { InvalidRequestError } from "./errors.ts";
+import { splitActorId } from "./replay.ts";
+
+/** Volume effects through `backend`. */
+export function createVolumeEffects(backend: VolumeBackend): Effects {
+  return {
+    check(actorId, event) {
+      if (event.type !== "volume.create") return;
+      try {
+        backend.checkOptions(event.opts as Record<string, string>);
+      } catch (error) {
+        if (!(error instanceof BackendOptionsError)) throw error;
+        const { name } = splitActorId(actorId);
+        throw new InvalidRequestError(`Cannot create volume "${name}": ${error.message}`);
+      }
+    },
+    async run(intent) {
+      switch (intent.type) {
+        case "intent.create":
+          return await backend.create(intent.volume, intent.opts);
+        case "intent.mount":
+          return await backend.mount(intent.volume);
+        case "intent.unmount":
+          await backend.unmount(intent.volume);
+          return {};
+        case "intent.remove":
+          await backend.remove(intent.volume);
+          return {};
+      }
+    },
+    async reconcile(actorId, snapshot) {
+      const { name } = splitActorId(actorId);
+      const context = snapshot.context as VolumeContext;
+      const host = await backend.inspect(name);
+      const state = String(snapshot.value);
+      const settle = (ok: boolean, reason: string): EventFields[] =>
+        ok ? [{ type: "effect.succeeded" }] : [{ type: "effect.failed", reason }];
+      switch (state) {
+        // The volume exists exactly when its directory does: create is one rename.
+        case "creating":
+          return host === "present"
+            ? [{ type: "effect.succeeded", mountpoint: (await backend.mount(name)).mountpoint }]
+            : [{ type: "effect.failed", reason: "interrupted by a restart before it finished" }];
+        // The caller never had an answer: dockerd retries or gives up, so the mount is not held.
+        case "mounting":
+          return settle(false, "interrupted by a restart; the caller was not answered");
+        // Likewise: the holder stays until dockerd's retried Unmount arrives.
+        case "unmounting":
+          return settle(false, "interrupted by a restart; the mount is still held");
+        // Removal is one rename: the directory is either still there or gone for good.
+        case "removing":
+          return settle(host === "absent", "interrupted by a restart; the volume is still there");
+        case "unmounted":
+        case "mounted":
+          return host === "absent"
+            ? [{ type: "volume.vanished", reason: `directory of volume "${name}" is gone` }]
+            : [];
+        case "missing":
+          return host === "present" && context.problem !== null
+            ? [{ type: "volume.reappeared" }]
+            : [];
+        default:
+          return [];
+      }
+    },
+  };
+}

@@ -1,0 +1,34 @@
+// The event store interface and the record type: what the engine sees of the log.
+// Imports nothing of the engine; the file and memory stores implement this.
+
+/** One event as it lies in the log. */
+export type LogRecord = {
+  /** 1, 2, 3, … in log order; never reused. */
+  seq: number;
+  /** Milliseconds since the epoch: when the engine decided the event. */
+  at: number;
+  /** The actor the event belongs to, e.g. `volume/db-data`. */
+  actor: string;
+  /** The event type, e.g. `volume.mount`, `effect.succeeded`. */
+  type: string;
+  /** Version of the actor's machine that wrote the record. */
+  v: number;
+  /** The event's fields besides `type` and `at`. */
+  data: Record<string, unknown>;
+};
+
+export type NewRecord = Omit<LogRecord, "seq">;
+
+/** An append-only, durable sequence of records owned by one engine. */
+export interface EventStore {
+  /** Sequence number of the last record, 0 when empty. */
+  readonly lastSeq: number;
+  /** Every record from the first, in order; meant to be walked once, at start. */
+  records(): Iterable<LogRecord>;
+  /** Appends one record; resolves once it is durable (after its batch's fdatasync). */
+  append(record: NewRecord): Promise<LogRecord>;
+  /** Calls `listener` for every record once it is durable; returns the unsubscribe function. */
+  subscribe(listener: (record: LogRecord) => void): () => void;
+  /** Waits for every pending append, syncs and releases the store. */
+  close(): Promise<void>;
+}
