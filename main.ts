@@ -3,10 +3,11 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createLocalDirBackend } from "./src/backends/local_dir.ts";
-import { createEngine } from "./src/engine/engine.ts";
+import { createEngine, type Engine } from "./src/engine/engine.ts";
 import { createVolumeEffects } from "./src/engine/volume_effects.ts";
 import { LogDamagedError, openFileStore } from "./src/log/file_store.ts";
 import { lockStateDir, StateDirLockedError } from "./src/log/lock.ts";
+import type { EventStore } from "./src/log/store.ts";
 import { servePlugin, SocketInUseError } from "./src/transport/docker/server.ts";
 import { volumeRoutes } from "./src/transport/docker/volume.ts";
 
@@ -69,24 +70,67 @@ function parseServe(args: string[]): ServeConfig | "help" {
   return { name, socket, stateDir };
 }
 
-async function serve(config: ServeConfig): Promise<number> {
-  const warn = (message: string) => diagnose("WARN", message);
-  using lock = await lockStateDir(config.stateDir);
-  const store = await openFileStore({ dir: join(config.stateDir, "log"), warn });
-  const backend = createLocalDirBackend(join(config.stateDir, "volumes"));
-  const engine = createEngine({ store, effects: { volume: createVolumeEffects(backend) }, warn });
-  for (const { actor, events } of await engine.reconcile()) {
-    warn(`reconciled ${actor} with the host: recorded ${events.join(", ")}`);
+/** A running Berth: the engine and log behind a listening plugin socket. */
+export type RunningBerth = {
+  engine: Engine;
+  store: EventStore;
+  socket: string;
+  /** Finishes calls in flight, syncs and closes the log, removes the socket, frees the lock. */
+  stop(): Promise<void>;
+};
+
+export type StartOptions = {
+  socket: string;
+  stateDir: string;
+  /** Diagnostics: warnings (torn record cut, drift repaired) and internal errors. */
+  warn: (message: string) => void;
+  report: (message: string) => void;
+};
+
+/** Locks the state dir, replays the log, reconciles with the host, then opens the socket. */
+export async function startBerth(options: StartOptions): Promise<RunningBerth> {
+  const { stateDir, warn } = options;
+  const lock = await lockStateDir(stateDir);
+  try {
+    const store = await openFileStore({ dir: join(stateDir, "log"), warn });
+    const backend = createLocalDirBackend(join(stateDir, "volumes"));
+    const engine = createEngine({ store, effects: { volume: createVolumeEffects(backend) }, warn });
+    for (const { actor, events } of await engine.reconcile()) {
+      warn(`reconciled ${actor} with the host: recorded ${events.join(", ")}`);
+    }
+    const server = await servePlugin({
+      path: options.socket,
+      routes: volumeRoutes(engine),
+      report: options.report,
+    });
+    return {
+      engine,
+      store,
+      socket: options.socket,
+      async stop() {
+        await server.shutdown();
+        await engine.drain();
+        await store.close();
+        lock.release();
+      },
+    };
+  } catch (error) {
+    lock.release();
+    throw error;
   }
-  const server = await servePlugin({
-    path: config.socket,
-    routes: volumeRoutes(engine),
+}
+
+async function serve(config: ServeConfig): Promise<number> {
+  const berth = await startBerth({
+    socket: config.socket,
+    stateDir: config.stateDir,
+    warn: (message) => diagnose("WARN", message),
     report: (message) => diagnose("ERROR", message),
   });
   diagnose(
     "INFO",
-    `serving ${config.socket} (state ${config.stateDir}, ${store.lastSeq} events, ` +
-      `${engine.list("volume").length} volumes)`,
+    `serving ${config.socket} (state ${config.stateDir}, ${berth.store.lastSeq} events, ` +
+      `${berth.engine.list("volume").length} volumes)`,
   );
   const stop = Promise.withResolvers<string>();
   const signals = ["SIGINT", "SIGTERM"] as const;
@@ -98,11 +142,8 @@ async function serve(config: ServeConfig): Promise<number> {
   const signal = await stop.promise;
   diagnose("INFO", `${signal}: finishing calls in flight`);
   for (const [name, handler] of handlers) Deno.removeSignalListener(name, handler);
-  await server.shutdown();
-  await engine.drain();
-  await store.close();
-  lock.release();
-  diagnose("INFO", `stopped; log synced at event ${store.lastSeq}`);
+  await berth.stop();
+  diagnose("INFO", `stopped; log synced at event ${berth.store.lastSeq}`);
   return 0;
 }
 

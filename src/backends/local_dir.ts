@@ -73,7 +73,7 @@ export function createLocalDirBackend(root: string): VolumeBackend {
       await Deno.remove(doomed, { recursive: true }).catch(() => {});
     },
     async inspect(name) {
-      return await exists(dataDir(name)) ? "present" : "absent";
+      return { present: await exists(dataDir(name)), mountpoint: dataDir(name) };
     },
   };
 }

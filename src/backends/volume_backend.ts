@@ -11,7 +11,7 @@ export class BackendOptionsError extends Error {
 }
 
 /** What the host shows of a volume, for reconcile after a restart. */
-export type VolumeHostState = "present" | "absent";
+export type VolumeHostState = { present: boolean; mountpoint: string };
 
 export interface VolumeBackend {
   /** Checks create options without side effects; throws BackendOptionsError. */

@@ -42,8 +42,8 @@ export function createVolumeEffects(backend: VolumeBackend): Effects {
       switch (state) {
         // The volume exists exactly when its directory does: create is one rename.
         case "creating":
-          return host === "present"
-            ? [{ type: "effect.succeeded", mountpoint: (await backend.mount(name)).mountpoint }]
+          return host.present
+            ? [{ type: "effect.succeeded", mountpoint: host.mountpoint }]
             : [{ type: "effect.failed", reason: "interrupted by a restart before it finished" }];
         // The caller never had an answer: dockerd retries or gives up, so the mount is not held.
         case "mounting":
@@ -53,16 +53,14 @@ export function createVolumeEffects(backend: VolumeBackend): Effects {
           return settle(false, "interrupted by a restart; the mount is still held");
         // Removal is one rename: the directory is either still there or gone for good.
         case "removing":
-          return settle(host === "absent", "interrupted by a restart; the volume is still there");
+          return settle(!host.present, "interrupted by a restart; the volume is still there");
         case "unmounted":
         case "mounted":
-          return host === "absent"
+          return !host.present
             ? [{ type: "volume.vanished", reason: `directory of volume "${name}" is gone` }]
             : [];
         case "missing":
-          return host === "present" && context.problem !== null
-            ? [{ type: "volume.reappeared" }]
-            : [];
+          return host.present && context.problem !== null ? [{ type: "volume.reappeared" }] : [];
         default:
           return [];
       }

@@ -30,8 +30,13 @@ function segmentName(firstSeq: number): string {
 
 type Pending = { bytes: Uint8Array; record: LogRecord; done: PromiseWithResolvers<LogRecord> };
 
+/** How group commit went: `batches` writes+fdatasyncs carried `records` records. */
+export type FileStoreStats = { batches: number; records: number };
+
 /** Opens (or creates) the log in `dir`, checking every record; cuts off a torn last record. */
-export async function openFileStore(options: FileStoreOptions): Promise<EventStore> {
+export async function openFileStore(
+  options: FileStoreOptions,
+): Promise<EventStore & { stats(): FileStoreStats }> {
   const { dir, warn } = options;
   const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
@@ -65,6 +70,7 @@ export async function openFileStore(options: FileStoreOptions): Promise<EventSto
   let writing: Promise<void> | null = null;
   let failure: Error | null = null;
   let closed = false;
+  const stats: FileStoreStats = { batches: 0, records: 0 };
 
   async function rotate(nextSeq: number) {
     file.close();
@@ -87,6 +93,8 @@ export async function openFileStore(options: FileStoreOptions): Promise<EventSto
         // Asynchronous on purpose: appends that arrive during the sync join the next batch.
         await file.syncData();
         size += bytes.length;
+        stats.batches += 1;
+        stats.records += batch.length;
       } catch (error) {
         failure = new Error(`Cannot append to log in ${dir}: ${errorMessage(error)}`, {
           cause: error,
@@ -129,6 +137,9 @@ export async function openFileStore(options: FileStoreOptions): Promise<EventSto
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
+    },
+    stats() {
+      return { ...stats };
     },
     async close() {
       closed = true;

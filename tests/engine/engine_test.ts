@@ -1,0 +1,210 @@
+import assert from "node:assert/strict";
+import { initialTransition, transition } from "xstate";
+import { totalMounts, type VolumeContext, volumeMachine } from "../../machines/volume_machine.ts";
+import { createEngine, emittedIntents } from "../../src/engine/engine.ts";
+import {
+  EffectFailedError,
+  IllegalStateError,
+  InvalidRequestError,
+  NotFoundError,
+  UnavailableError,
+} from "../../src/engine/errors.ts";
+import { createVolumeEffects } from "../../src/engine/volume_effects.ts";
+import { createMemoryStore } from "../../src/log/memory_store.ts";
+import type { EventStore, LogRecord } from "../../src/log/store.ts";
+import { createRecordingBackend } from "../helpers/recording_backend.ts";
+
+function setupEngine(records: LogRecord[] = []) {
+  const store = createMemoryStore(records);
+  const fake = createRecordingBackend();
+  let now = 1000;
+  const engine = createEngine({
+    store,
+    effects: { volume: createVolumeEffects(fake.backend) },
+    clock: () => ++now,
+  });
+  return { engine, store, ...fake };
+}
+
+const context = (snapshot: { context: unknown }) => snapshot.context as VolumeContext;
+const types = (records: LogRecord[]) => records.map((record) => `${record.actor} ${record.type}`);
+
+Deno.test("xstate returns emitted intents as xstate.emit actions and runs none of them", () => {
+  const [start] = initialTransition(volumeMachine, { name: "db" });
+  const [, actions] = transition(volumeMachine, start, { type: "volume.create", opts: {}, at: 1 });
+  assert.deepEqual(actions.map((action) => action.type), ["xstate.emit"]);
+  assert.deepEqual(emittedIntents(actions), [{ type: "intent.create", volume: "db", opts: {} }]);
+});
+
+Deno.test("engine logs intent then outcome around one backend effect", async () => {
+  const { engine, store, calls } = setupEngine();
+  const snapshot = await engine.dispatch("volume/db", {
+    type: "volume.create",
+    opts: { mode: "0700" },
+  });
+  assert.equal(snapshot.value, "unmounted");
+  assert.equal(context(snapshot).mountpoint, "/fake/db/_data");
+  assert.deepEqual(calls, [{ op: "create", name: "db" }]);
+  assert.deepEqual(store.all.map(({ seq, at, type, data }) => ({ seq, at, type, data })), [
+    { seq: 1, at: 1001, type: "volume.create", data: { opts: { mode: "0700" } } },
+    { seq: 2, at: 1002, type: "effect.succeeded", data: { mountpoint: "/fake/db/_data" } },
+  ]);
+});
+
+Deno.test("engine answers not found for an unknown entity and keeps nothing", async () => {
+  const { engine, store, calls } = setupEngine();
+  await assert.rejects(
+    () => engine.dispatch("volume/nope", { type: "volume.mount", mountId: "a" }),
+    (error: unknown) =>
+      error instanceof NotFoundError && error.message === 'Volume "nope" not found',
+  );
+  await assert.rejects(() => engine.read("volume/nope"), NotFoundError);
+  assert.deepEqual(engine.list("volume"), []);
+  assert.deepEqual(store.all, []);
+  assert.deepEqual(calls, []);
+});
+
+Deno.test("engine refuses bad options before logging or touching the backend", async () => {
+  const { engine, store, calls } = setupEngine();
+  await assert.rejects(
+    () => engine.dispatch("volume/db", { type: "volume.create", opts: { size: "1G" } }),
+    (error: unknown) =>
+      error instanceof InvalidRequestError &&
+      error.message === 'Cannot create volume "db": unknown option "size"',
+  );
+  assert.deepEqual(store.all, []);
+  assert.deepEqual(calls, []);
+  assert.deepEqual(engine.list("volume"), []);
+});
+
+Deno.test("engine refuses what the machine refuses, logging nothing", async () => {
+  const { engine, store } = setupEngine();
+  await engine.dispatch("volume/db", { type: "volume.create", opts: {} });
+  await engine.dispatch("volume/db", { type: "volume.mount", mountId: "a" });
+  const before = store.all.length;
+  await assert.rejects(
+    () => engine.dispatch("volume/db", { type: "volume.remove" }),
+    (error: unknown) =>
+      error instanceof IllegalStateError &&
+      error.message === 'Cannot remove volume "db": in use by 1 mount',
+  );
+  await assert.rejects(
+    () => engine.dispatch("volume/db", { type: "volume.unmount", mountId: "b" }),
+    /mount ID "b" does not hold it/,
+  );
+  assert.equal(store.all.length, before);
+  assert.deepEqual((await engine.read("volume/db")).context.mounts, { a: 1 });
+});
+
+Deno.test("engine treats create of an existing volume as done, logging nothing", async () => {
+  const { engine, store, calls } = setupEngine();
+  await engine.dispatch("volume/db", { type: "volume.create", opts: {} });
+  const again = await engine.dispatch("volume/db", { type: "volume.create", opts: {} });
+  assert.equal(again.value, "unmounted");
+  assert.equal(store.all.length, 2);
+  assert.equal(calls.length, 1);
+});
+
+Deno.test("engine logs a failed effect, rolls the actor back and says why", async () => {
+  const { engine, store, fail } = setupEngine();
+  await engine.dispatch("volume/db", { type: "volume.create", opts: {} });
+  fail.add("mount");
+  await assert.rejects(
+    () => engine.dispatch("volume/db", { type: "volume.mount", mountId: "a" }),
+    (error: unknown) =>
+      error instanceof EffectFailedError &&
+      error.message === 'Cannot mount volume "db": mount failed on purpose',
+  );
+  assert.deepEqual(types(store.all).slice(2), [
+    "volume/db volume.mount",
+    "volume/db effect.failed",
+  ]);
+  const snapshot = await engine.read("volume/db");
+  assert.equal(snapshot.value, "unmounted");
+  assert.deepEqual(context(snapshot).mounts, {});
+});
+
+Deno.test("engine forgets a volume whose creation failed", async () => {
+  const { engine, fail } = setupEngine();
+  fail.add("create");
+  await assert.rejects(
+    () => engine.dispatch("volume/db", { type: "volume.create", opts: {} }),
+    EffectFailedError,
+  );
+  assert.deepEqual(engine.list("volume"), []);
+  await assert.rejects(() => engine.read("volume/db"), NotFoundError);
+});
+
+Deno.test("engine counts 50 parallel mounts and 50 unmounts of one volume exactly", async () => {
+  const { engine, calls, gates } = setupEngine();
+  await engine.dispatch("volume/db", { type: "volume.create", opts: {} });
+  // Hold the first mount's effect open so that the other 49 pile up in the mailbox behind it.
+  const gate = Promise.withResolvers<void>();
+  gates.push(gate.promise);
+  const ids = Array.from({ length: 50 }, (_, n) => `mount-${n}`);
+  const mounts = ids.map((id) =>
+    engine.dispatch("volume/db", { type: "volume.mount", mountId: id })
+  );
+  gate.resolve();
+  gates.length = 0;
+  const afterMount = (await Promise.all(mounts)).map((snapshot) => totalMounts(context(snapshot)));
+  assert.deepEqual(afterMount, ids.map((_, n) => n + 1), "each mount saw the count one higher");
+  const unmounts = ids.map((id) =>
+    engine.dispatch("volume/db", { type: "volume.unmount", mountId: id })
+  );
+  const afterUnmount = (await Promise.all(unmounts)).map((s) => totalMounts(context(s)));
+  assert.deepEqual(afterUnmount, ids.map((_, n) => 49 - n));
+  const end = await engine.read("volume/db");
+  assert.equal(end.value, "unmounted");
+  assert.deepEqual(context(end).mounts, {});
+  assert.deepEqual(calls.map((call) => call.op), ["create", "mount", "unmount"]);
+});
+
+Deno.test("engine rebuilt from the log matches the live one and calls no backend", async () => {
+  const live = setupEngine();
+  await live.engine.dispatch("volume/a", { type: "volume.create", opts: { uid: "7" } });
+  await live.engine.dispatch("volume/b", { type: "volume.create", opts: {} });
+  await live.engine.dispatch("volume/a", { type: "volume.mount", mountId: "x" });
+  await live.engine.dispatch("volume/a", { type: "volume.mount", mountId: "x" });
+  await live.engine.dispatch("volume/a", { type: "volume.mount", mountId: "y" });
+  await live.engine.dispatch("volume/b", { type: "volume.remove" });
+  await live.engine.dispatch("volume/c", { type: "volume.create", opts: {} });
+  const replayed = setupEngine(live.store.all);
+  const view = (engine: typeof live.engine) =>
+    engine.list("volume").map(([id, snapshot]) => [id, snapshot.value, snapshot.context]);
+  assert.deepEqual(view(replayed.engine), view(live.engine));
+  assert.deepEqual(replayed.calls, []);
+  assert.deepEqual(context(await replayed.engine.read("volume/a")).mounts, { x: 2, y: 1 });
+});
+
+Deno.test("engine creates a fresh volume under the name of a removed one", async () => {
+  const { engine } = setupEngine();
+  await engine.dispatch("volume/db", { type: "volume.create", opts: { mode: "0700" } });
+  await engine.dispatch("volume/db", { type: "volume.remove" });
+  await assert.rejects(() => engine.read("volume/db"), NotFoundError);
+  const fresh = await engine.dispatch("volume/db", { type: "volume.create", opts: {} });
+  assert.deepEqual(context(fresh).opts, {});
+});
+
+Deno.test("engine answers unavailable when the log cannot append", async () => {
+  const store: EventStore = {
+    ...createMemoryStore(),
+    append: () => Promise.reject(new Error("disk full")),
+  };
+  const { backend, calls } = createRecordingBackend();
+  const engine = createEngine({ store, effects: { volume: createVolumeEffects(backend) } });
+  await assert.rejects(
+    () => engine.dispatch("volume/db", { type: "volume.create", opts: {} }),
+    UnavailableError,
+  );
+  assert.deepEqual(calls, [], "no effect runs before its intent is durable");
+});
+
+Deno.test("engine refuses new commands once draining", async () => {
+  const { engine } = setupEngine();
+  await engine.drain();
+  await assert.rejects(
+    () => engine.dispatch("volume/db", { type: "volume.create", opts: {} }),
+    UnavailableError,
+  );
+});
