@@ -62,9 +62,10 @@ export function createEngine(options: EngineOptions): Engine {
   function enqueue<T>(actor: Actor, work: () => Promise<T>): Promise<T> {
     if (draining) return Promise.reject(new UnavailableError("Berth is shutting down"));
     const result = actor.tail.then(work, work);
-    actor.tail = result.catch(() => {});
-    inFlight.add(actor.tail);
-    actor.tail.finally(() => inFlight.delete(actor.tail));
+    const settled = result.then(() => {}, () => {});
+    actor.tail = settled;
+    inFlight.add(settled);
+    settled.finally(() => inFlight.delete(settled));
     return result;
   }
 

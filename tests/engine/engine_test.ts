@@ -208,3 +208,15 @@ Deno.test("engine refuses new commands once draining", async () => {
     UnavailableError,
   );
 });
+
+Deno.test("engine drain waits for queued commands of busy actors, then returns", async () => {
+  const { engine } = setupEngine();
+  await engine.dispatch("volume/db", { type: "volume.create", opts: {} });
+  const mounts = Array.from(
+    { length: 20 },
+    (_, n) => engine.dispatch("volume/db", { type: "volume.mount", mountId: `m${n}` }),
+  );
+  await engine.drain();
+  const settled = await Promise.allSettled(mounts);
+  assert.deepEqual(settled.map((result) => result.status), mounts.map(() => "fulfilled"));
+});

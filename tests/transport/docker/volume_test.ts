@@ -190,3 +190,33 @@ Deno.test("plugin socket answers unknown paths with a JSON 404", async () => {
     assert.match(String((reply.body as { Err: string }).Err), /^Unknown method POST \//);
   }
 });
+
+Deno.test("plugin socket counts 50 parallel Mounts and 50 Unmounts of one volume exactly", async () => {
+  await using dir = await tempDir();
+  await using berth = await startInProcess(dir.path);
+  const status = async () => {
+    const reply = await berth.call("VolumeDriver.Get", { Name: "shared" });
+    return (reply.body as { Volume: { Status: { state: string; mounts: number } } }).Volume.Status;
+  };
+  await berth.call("VolumeDriver.Create", { Name: "shared" });
+  const ids = Array.from({ length: 50 }, (_, n) => `${n}`.padStart(64, "0"));
+  const mounts = await Promise.all(
+    ids.map((ID) => berth.call("VolumeDriver.Mount", { Name: "shared", ID })),
+  );
+  assert.deepEqual(mounts.map((reply) => reply.status), ids.map(() => 200));
+  assert.deepEqual(await status(), { state: "mounted", mounts: 50 });
+  const unmounts = await Promise.all(
+    ids.map((ID) => berth.call("VolumeDriver.Unmount", { Name: "shared", ID })),
+  );
+  assert.deepEqual(unmounts.map((reply) => reply.status), ids.map(() => 200));
+  assert.deepEqual(await status(), { state: "unmounted", mounts: 0 });
+  // The log holds one line per step; folding it gives the count after each one, 1..50..0.
+  const log = await Deno.readTextFile(join(berth.stateDir, "log", "00000000000000000001.log"));
+  let count = 0;
+  const counts: number[] = [];
+  for (const line of log.trim().split("\n").map((text) => JSON.parse(text))) {
+    if (line.type === "volume.mount") counts.push(++count);
+    if (line.type === "volume.unmount") counts.push(--count);
+  }
+  assert.deepEqual(counts, [...ids.map((_, n) => n + 1), ...ids.map((_, n) => 49 - n)]);
+});
