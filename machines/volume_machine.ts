@@ -133,8 +133,10 @@ export const volumeMachine = setup({
   },
 }).createMachine({
   id: "volume",
+  // xstate builds throwaway actors without input (its transition() does); answering them with an
+  // empty name is far cheaper than throwing, which it would catch and ignore.
   context: ({ input }) => ({
-    name: input.name,
+    name: (input as { name: string } | undefined)?.name ?? "",
     opts: {},
     createdAt: 0,
     mountpoint: "",

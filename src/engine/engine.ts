@@ -1,7 +1,7 @@
 // The engine: one actor per entity, each with a mailbox so it runs one command at a time, and
 // the intent → effect → outcome cycle of DESIGN.md. Reaches the log and backends only through
 // the EventStore and Effects interfaces it is handed.
-import { type AnyMachineSnapshot, transition } from "xstate";
+import type { AnyMachineSnapshot } from "xstate";
 import type { Intent } from "../../machines/intents.ts";
 import type { KindName } from "../../machines/mod.ts";
 import type { EventStore, LogRecord } from "../log/store.ts";
@@ -13,6 +13,7 @@ import {
   NotFoundError,
   UnavailableError,
 } from "./errors.ts";
+import { step as transition } from "./_transition.ts";
 import { initialSnapshot, replay, splitActorId } from "./replay.ts";
 
 export type EngineOptions = {

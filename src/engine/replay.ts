@@ -1,7 +1,8 @@
 // Replay: a pure fold of log records into actor snapshots. Runs no effect and no backend.
-import { type AnyMachineSnapshot, initialTransition, transition } from "xstate";
+import { type AnyMachineSnapshot, initialTransition } from "xstate";
 import { isKindName, KINDS, type MachineKind } from "../../machines/mod.ts";
 import type { LogRecord } from "../log/store.ts";
+import { step as transition } from "./_transition.ts";
 
 /** Where an actor id comes apart: `volume/db-data` → kind `volume`, name `db-data`. */
 export function splitActorId(id: string): { kind: MachineKind; kindName: string; name: string } {
