@@ -121,17 +121,8 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
 }
 
 async function serve(config: ServeConfig): Promise<number> {
-  const berth = await startBerth({
-    socket: config.socket,
-    stateDir: config.stateDir,
-    warn: (message) => diagnose("WARN", message),
-    report: (message) => diagnose("ERROR", message),
-  });
-  diagnose(
-    "INFO",
-    `serving ${config.socket} (state ${config.stateDir}, ${berth.store.lastSeq} events, ` +
-      `${berth.engine.list("volume").length} volumes)`,
-  );
+  // Listen for stop signals before anything else: a SIGTERM that arrives while the log replays
+  // must still end in a clean stop, not in Deno's default exit with the lock and socket half set.
   const stop = Promise.withResolvers<string>();
   const signals = ["SIGINT", "SIGTERM"] as const;
   const handlers = signals.map((signal) => {
@@ -139,12 +130,27 @@ async function serve(config: ServeConfig): Promise<number> {
     Deno.addSignalListener(signal, handler);
     return [signal, handler] as const;
   });
-  const signal = await stop.promise;
-  diagnose("INFO", `${signal}: finishing calls in flight`);
-  for (const [name, handler] of handlers) Deno.removeSignalListener(name, handler);
-  await berth.stop();
-  diagnose("INFO", `stopped; log synced at event ${berth.store.lastSeq}`);
-  return 0;
+  diagnose("INFO", `starting: replaying the log in ${config.stateDir}`);
+  try {
+    const berth = await startBerth({
+      socket: config.socket,
+      stateDir: config.stateDir,
+      warn: (message) => diagnose("WARN", message),
+      report: (message) => diagnose("ERROR", message),
+    });
+    diagnose(
+      "INFO",
+      `serving ${config.socket} (state ${config.stateDir}, ${berth.store.lastSeq} events, ` +
+        `${berth.engine.list("volume").length} volumes)`,
+    );
+    const signal = await stop.promise;
+    diagnose("INFO", `${signal}: finishing calls in flight`);
+    await berth.stop();
+    diagnose("INFO", `stopped; log synced at event ${berth.store.lastSeq}`);
+    return 0;
+  } finally {
+    for (const [name, handler] of handlers) Deno.removeSignalListener(name, handler);
+  }
 }
 
 async function main(args: string[]): Promise<number> {

@@ -219,16 +219,9 @@ Deno.test("main opens its socket only once replay is complete", async () => {
     await using berth = spawnBerth(args);
     await berth.ready();
     using plugin = pluginClient(socket);
-    // Ten at a time: a Deno HTTP client made after hundreds of parallel connections from another
-    // one has been seen to stall for tens of seconds on its first request (a client-side quirk).
-    for (let n = 0; n < 300; n += 10) {
-      await Promise.all(
-        Array.from(
-          { length: 10 },
-          (_, i) => plugin.call("VolumeDriver.Create", { Name: `v${n + i}` }),
-        ),
-      );
-    }
+    await Promise.all(
+      Array.from({ length: 300 }, (_, n) => plugin.call("VolumeDriver.Create", { Name: `v${n}` })),
+    );
     berth.kill("SIGTERM");
     await berth.exited();
   }
@@ -238,4 +231,21 @@ Deno.test("main opens its socket only once replay is complete", async () => {
   await again.ready();
   const listed = (await plugin.call("VolumeDriver.List", {})).body as { Volumes: unknown[] };
   assert.equal(listed.Volumes.length, 300);
+});
+
+Deno.test("main stops cleanly on a SIGTERM that arrives while it starts", async () => {
+  await using dir = await tempDir();
+  const socket = join(dir.path, "b.sock");
+  const args = ["--socket", socket, "--state-dir", join(dir.path, "s")];
+  await using berth = spawnBerth(args);
+  // "starting" is printed once the signal listeners are in place, before the log is replayed.
+  const deadline = Date.now() + 10_000;
+  while (!/starting: replaying/.test(berth.stderr())) {
+    assert.ok(Date.now() < deadline, `no "starting" line:\n${berth.stderr()}`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  berth.kill("SIGTERM");
+  const status = await berth.exited();
+  assert.equal(status.code, 0, berth.stderr());
+  await assert.rejects(() => Deno.lstat(socket), Deno.errors.NotFound);
 });
