@@ -1,42 +1,39 @@
 // A real Berth in this process, on a real unix socket in a temp dir, and a client for it.
 import { join } from "node:path";
 import { startBerth } from "../../main.ts";
+import { connectPlugin, type PluginClient, type PluginReply } from "./plugin_client.ts";
 
-export type Reply = { status: number; contentType: string | null; body: unknown; text: string };
+export type Reply = PluginReply;
 
 /** Posts `body` (a string is sent as is, an object as JSON, undefined as nothing) to `method`. */
 export type Call = (method: string, body?: unknown) => Promise<Reply>;
 
-/** A client on `socket` that speaks to the plugin as dockerd does: POST, no content type. */
+/**
+ * A client on `socket` that speaks to the plugin as dockerd does: POST, no content type, a pool of
+ * keep-alive connections with one request in flight on each.
+ */
 export function pluginClient(socket: string): { call: Call } & Disposable {
-  const client = Deno.createHttpClient({ proxy: { transport: "unix", path: socket } });
+  const idle: PluginClient[] = [];
+  const all = new Set<PluginClient>();
   async function call(method: string, body?: unknown): Promise<Reply> {
-    const payload = body === undefined
-      ? ""
-      : typeof body === "string"
-      ? body
-      : JSON.stringify(body) + "\n";
-    const response = await fetch(`http://plugin.moby.localhost/${method}`, {
-      method: "POST",
-      body: payload,
-      headers: { accept: "application/vnd.docker.plugins.v1.2+json" },
-      client,
-    });
-    const text = await response.text();
-    let parsed: unknown = undefined;
+    const connection = idle.pop() ?? await connectPlugin(socket);
+    all.add(connection);
     try {
-      parsed = JSON.parse(text);
-    } catch {
-      // left undefined: the test decides whether a non-JSON body is a failure
+      const reply = await connection.call(`/${method}`, body);
+      idle.push(connection);
+      return reply;
+    } catch (error) {
+      connection.close();
+      all.delete(connection);
+      throw error;
     }
-    return {
-      status: response.status,
-      contentType: response.headers.get("content-type"),
-      body: parsed,
-      text,
-    };
   }
-  return { call, [Symbol.dispose]: () => client.close() };
+  return {
+    call,
+    [Symbol.dispose]() {
+      for (const connection of all) connection.close();
+    },
+  };
 }
 
 export type InProcessBerth = {
