@@ -24,12 +24,19 @@ export type EngineOptions = {
   warn?: (message: string) => void;
 };
 
+/** An event, or how to choose it from the actor's snapshot when its turn comes. */
+export type Decision = EventFields | ((snapshot: AnyMachineSnapshot) => EventFields);
+
 /** What reconcile found and recorded, one line per repaired actor. */
 export type ReconcileReport = { actor: string; events: string[] }[];
 
 export type Engine = {
-  /** Runs `event` on actor `actorId` (created by a first event its machine accepts). */
-  dispatch(actorId: string, event: EventFields): Promise<AnyMachineSnapshot>;
+  /**
+   * Runs an event on actor `actorId` (created by a first event its machine accepts); resolves
+   * once it is on disk. A function is called with the actor's snapshot in its turn, for decisions
+   * that depend on it (the lowest free address).
+   */
+  dispatch(actorId: string, decision: Decision): Promise<AnyMachineSnapshot>;
   /** The actor's snapshot once the commands queued before this read are done. */
   read(actorId: string): Promise<AnyMachineSnapshot>;
   /** Current snapshots of every live actor of one kind, commands in flight or not. */
@@ -40,7 +47,19 @@ export type Engine = {
   drain(): Promise<void>;
 };
 
-type Actor = { id: string; snapshot: AnyMachineSnapshot; tail: Promise<unknown> };
+type Actor = {
+  id: string;
+  snapshot: AnyMachineSnapshot;
+  /** The end of the mailbox: the command queued last settles this. */
+  tail: Promise<unknown>;
+  /** Durability of the actor's last recorded event; the snapshot is not told before it. */
+  durable: Promise<void>;
+};
+
+/** What one command leaves: the new snapshot and when its last event is on disk. */
+type Outcome = { snapshot: AnyMachineSnapshot; durable: Promise<void> };
+
+const DONE = Promise.resolve();
 
 /** An engine whose actors are rebuilt by replaying `store` (no effect runs during replay). */
 export function createEngine(options: EngineOptions): Engine {
@@ -49,9 +68,10 @@ export function createEngine(options: EngineOptions): Engine {
   const warn = options.warn ?? (() => {});
   const actors = new Map<string, Actor>();
   for (const [id, snapshot] of replay(store.records(), warn)) {
-    actors.set(id, { id, snapshot, tail: Promise.resolve() });
+    actors.set(id, { id, snapshot, tail: DONE, durable: DONE });
   }
   let draining = false;
+  let broken: Error | null = null;
   const inFlight = new Set<Promise<unknown>>();
 
   function effectsFor(actorId: string): Effects {
@@ -70,23 +90,34 @@ export function createEngine(options: EngineOptions): Engine {
     return result;
   }
 
-  async function record(actor: Actor, event: EventFields & { at: number }) {
+  /**
+   * Steps the actor by `event` and appends it to the log without waiting for the disk: the
+   * snapshot moves on at once so the next command in the mailbox can be decided, while callers
+   * wait for `durable` before they answer. The log is in order, so once a later event is durable
+   * every earlier one is too, and a crash loses only events nobody was told of.
+   */
+  function record(actor: Actor, event: EventFields & { at: number }) {
+    if (broken) throw unavailable(broken);
     const { kind } = splitActorId(actor.id);
     const { type, at, ...data } = event;
     const [next, actions] = transition(kind.machine, actor.snapshot, event);
     const entry: Omit<LogRecord, "seq"> = { at, actor: actor.id, type, v: kind.version, data };
-    try {
-      await store.append(entry);
-    } catch (error) {
-      throw new UnavailableError(`Cannot record ${type} for ${actor.id}: the log failed`, {
-        cause: error,
-      });
-    }
+    const durable = store.append(entry).then(() => {}, (error) => {
+      // Memory may now be ahead of the log: refuse everything from here on.
+      broken ??= error instanceof Error ? error : new Error(String(error));
+      throw unavailable(broken);
+    });
+    durable.catch(() => {}); // awaited by the caller; marked handled for the pipelined case
     actor.snapshot = next;
-    return emittedIntents(actions);
+    actor.durable = durable;
+    return { intents: emittedIntents(actions), durable };
   }
 
-  async function step(actor: Actor, fields: EventFields): Promise<AnyMachineSnapshot> {
+  function unavailable(cause: Error) {
+    return new UnavailableError("Cannot record events: the log failed; restart Berth", { cause });
+  }
+
+  async function step(actor: Actor, fields: Decision): Promise<Outcome> {
     try {
       return await decideAndAct(actor, fields);
     } finally {
@@ -96,22 +127,28 @@ export function createEngine(options: EngineOptions): Engine {
     }
   }
 
-  async function decideAndAct(actor: Actor, fields: EventFields): Promise<AnyMachineSnapshot> {
+  async function decideAndAct(actor: Actor, decision: Decision): Promise<Outcome> {
     const { kind } = splitActorId(actor.id);
-    const event = { ...fields, at: clock() };
     if (actor.snapshot.status === "done") actor.snapshot = initialSnapshot(actor.id);
+    const fields = typeof decision === "function" ? decision(actor.snapshot) : decision;
+    const event = { ...fields, at: clock() };
     effectsFor(actor.id).check(actor.id, event);
-    if (kind.isNoop(actor.snapshot, event)) return actor.snapshot;
+    if (kind.isNoop(actor.snapshot, event)) {
+      return { snapshot: actor.snapshot, durable: actor.durable };
+    }
     if (!actor.snapshot.can(event)) {
       if (isUnborn(actor)) throw new NotFoundError(`${capitalize(actor.id)} not found`);
       throw new IllegalStateError(kind.refusal(actor.snapshot, event));
     }
     actors.set(actor.id, actor);
-    const intents = await record(actor, event);
+    const { intents, durable } = record(actor, event);
+    // No effect: free the mailbox now; the caller waits for the disk outside it.
+    if (intents.length === 0) return { snapshot: actor.snapshot, durable };
+    await durable; // an effect runs only once its intent is on disk
     let failure: string | null = null;
     for (const intent of intents) failure ??= await carryOut(actor, intent);
     if (failure !== null) throw new EffectFailedError(failure);
-    return actor.snapshot;
+    return { snapshot: actor.snapshot, durable: DONE };
   }
 
   /** Runs one intent's effect and records its outcome; returns the failure message, if any. */
@@ -123,7 +160,7 @@ export function createEngine(options: EngineOptions): Engine {
       if (!(error instanceof Error && error.name === "BackendError")) warn(describe(error));
       outcome = { type: "effect.failed", reason: error instanceof Error ? error.message : "?" };
     }
-    await record(actor, { ...outcome, at: clock() });
+    await record(actor, { ...outcome, at: clock() }).durable;
     return outcome.type === "effect.failed" ? explainFailure(actor, intent, outcome) : null;
   }
 
@@ -135,16 +172,18 @@ export function createEngine(options: EngineOptions): Engine {
     let actor = actors.get(actorId);
     if (!actor) {
       // In the map at once, so that a second command for the same new name queues behind it.
-      actor = { id: actorId, snapshot: initialSnapshot(actorId), tail: Promise.resolve() };
+      actor = { id: actorId, snapshot: initialSnapshot(actorId), tail: DONE, durable: DONE };
       actors.set(actorId, actor);
     }
     return actor;
   }
 
   return {
-    dispatch(actorId, event) {
+    async dispatch(actorId, decision) {
       const actor = actorFor(actorId);
-      return enqueue(actor, () => step(actor, event));
+      const { snapshot, durable } = await enqueue(actor, () => step(actor, decision));
+      await durable;
+      return snapshot;
     },
     read(actorId) {
       const actor = actors.get(actorId);
@@ -153,7 +192,9 @@ export function createEngine(options: EngineOptions): Engine {
         if (actor.snapshot.status === "done" || isUnborn(actor)) {
           return Promise.reject(new NotFoundError(`${capitalize(actorId)} not found`));
         }
-        return Promise.resolve(actor.snapshot);
+        // Never show a state whose last event is not on disk yet.
+        const snapshot = actor.snapshot;
+        return actor.durable.then(() => snapshot);
       });
     },
     list(kindName) {
@@ -171,7 +212,7 @@ export function createEngine(options: EngineOptions): Engine {
       for (const actor of [...actors.values()]) {
         const found = await enqueue(actor, async () => {
           const events = await effectsFor(actor.id).reconcile(actor.id, actor.snapshot);
-          for (const event of events) await record(actor, { ...event, at: clock() });
+          for (const event of events) await record(actor, { ...event, at: clock() }).durable;
           if (actor.snapshot.status === "done") forget(actor);
           return events.map((event) => event.type);
         });

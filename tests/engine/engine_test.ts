@@ -220,3 +220,62 @@ Deno.test("engine drain waits for queued commands of busy actors, then returns",
   const settled = await Promise.allSettled(mounts);
   assert.deepEqual(settled.map((result) => result.status), mounts.map(() => "fulfilled"));
 });
+
+Deno.test("engine decides the next command of an actor while the last one's event syncs", async () => {
+  const store = createMemoryStore();
+  const gate = Promise.withResolvers<void>();
+  const slow: EventStore = {
+    ...store,
+    get lastSeq() {
+      return store.lastSeq;
+    },
+    append: (entry) => store.append(entry).then(async (record) => (await gate.promise, record)),
+  };
+  const { backend } = createRecordingBackend();
+  const engine = createEngine({ store: slow, effects: { volume: createVolumeEffects(backend) } });
+  const created = engine.dispatch("volume/db", { type: "volume.create", opts: {} });
+  gate.resolve();
+  await created;
+  await engine.dispatch("volume/db", { type: "volume.mount", mountId: "first" });
+  const held = Promise.withResolvers<void>();
+  slow.append = (entry) => store.append(entry).then(async (record) => (await held.promise, record));
+  let answered = 0;
+  const mounts = Array.from(
+    { length: 10 },
+    (_, n) =>
+      engine.dispatch("volume/db", { type: "volume.mount", mountId: `m${n}` }).then(() =>
+        answered++
+      ),
+  );
+  const deadline = Date.now() + 5_000;
+  while (store.all.length < 4 + 10) {
+    assert.ok(Date.now() < deadline, `only ${store.all.length - 4} of 10 mounts reached the log`);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  assert.equal(answered, 0, "nobody is answered before the disk says so");
+  held.resolve();
+  await Promise.all(mounts);
+  assert.equal(answered, 10);
+});
+
+Deno.test("engine refuses everything once an append failed", async () => {
+  let fail = false;
+  const store = createMemoryStore();
+  const flaky: EventStore = {
+    ...store,
+    append: (entry) => fail ? Promise.reject(new Error("EIO")) : store.append(entry),
+  };
+  const { backend } = createRecordingBackend();
+  const engine = createEngine({ store: flaky, effects: { volume: createVolumeEffects(backend) } });
+  await engine.dispatch("volume/db", { type: "volume.create", opts: {} });
+  fail = true;
+  await assert.rejects(
+    () => engine.dispatch("volume/db", { type: "volume.mount", mountId: "a" }),
+    UnavailableError,
+  );
+  fail = false;
+  await assert.rejects(
+    () => engine.dispatch("volume/other", { type: "volume.create", opts: {} }),
+    /the log failed; restart Berth/,
+  );
+});
