@@ -30,6 +30,8 @@ export function createVolumeEffects(backend: VolumeBackend): Effects {
         case "intent.remove":
           await backend.remove(intent.volume);
           return {};
+        default:
+          throw new Error(`Volume effects cannot carry out ${intent.type}`);
       }
     },
     async reconcile(actorId, snapshot) {
