@@ -5,6 +5,15 @@ import { parseArgs } from "node:util";
 import { createLocalDirBackend } from "./src/backends/local_dir.ts";
 import { createEngine, type Engine } from "./src/engine/engine.ts";
 import { createVolumeEffects } from "./src/engine/volume_effects.ts";
+import { NO_EFFECTS } from "./src/engine/effects.ts";
+import { createIpamService } from "./src/engine/ipam_service.ts";
+import {
+  type Cidr,
+  DEFAULT_POOL_PREFIX,
+  DEFAULT_POOL_RANGE,
+  parseCidr,
+} from "./src/backends/ipam.ts";
+import { ipamRoutes } from "./src/transport/docker/ipam.ts";
 import { LogDamagedError, openFileStore } from "./src/log/file_store.ts";
 import { lockStateDir, StateDirLockedError } from "./src/log/lock.ts";
 import type { EventStore } from "./src/log/store.ts";
@@ -13,7 +22,7 @@ import { volumeRoutes } from "./src/transport/docker/volume.ts";
 
 const PLUGIN_NAME_REGEXP = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
-const MAIN_HELP = `Berth — a Docker volume plugin engine whose state survives every crash.
+const MAIN_HELP = `Berth — a Docker volume and IPAM plugin engine whose state survives every crash.
 
 Usage:
   berth [serve] [options]     serve the Docker plugin socket (the default command)
@@ -24,9 +33,10 @@ Run "berth serve --help" for the options of serve.
 
 const SERVE_HELP = `Usage: berth serve [options]
 
-Serves the Docker plugin API (VolumeDriver) on a unix socket. Every change is written to an
-append-only log in the state directory before it is acknowledged; on start the log is replayed
-and checked against the host, so volumes and their mounts survive a crash or kill -9.
+Serves the Docker plugin API (VolumeDriver, IpamDriver) on a unix socket. Every change is
+written to an append-only log in the state directory before it is acknowledged; on start the log
+is replayed and checked against the host, so volumes, their mounts, address pools and addresses
+survive a crash or kill -9.
 
 Options:
   --name NAME        plugin name, the -d NAME of "docker volume create"     [env BERTH_NAME]
@@ -34,13 +44,22 @@ Options:
   --socket PATH      listen on PATH instead                                 [env BERTH_SOCKET]
   --state-dir DIR    where the log and the volumes live                     [env BERTH_STATE_DIR]
                      (default: /var/lib/berth; volumes in DIR/volumes/NAME/_data)
+  --pool-range CIDR  where IPAM picks a pool when none is asked for      [env BERTH_POOL_RANGE]
+                     (default: 198.18.0.0/15)
+  --pool-size N      prefix length of such pools (default: 24)            [env BERTH_POOL_SIZE]
   -h, --help         show this help
 
 Stops cleanly on SIGINT or SIGTERM: calls in flight finish, the log is synced, the socket removed.
 Needs root (or write access to the socket directory and the state directory).
 `;
 
-type ServeConfig = { name: string; socket: string; stateDir: string };
+type ServeConfig = {
+  name: string;
+  socket: string;
+  stateDir: string;
+  poolRange: Cidr;
+  poolPrefix: number;
+};
 
 function diagnose(level: "INFO" | "WARN" | "ERROR", message: string) {
   Deno.stderr.writeSync(new TextEncoder().encode(`[${level}] berth: ${message}\n`));
@@ -53,6 +72,8 @@ function parseServe(args: string[]): ServeConfig | "help" {
       name: { type: "string" },
       socket: { type: "string" },
       "state-dir": { type: "string" },
+      "pool-range": { type: "string" },
+      "pool-size": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -67,7 +88,17 @@ function parseServe(args: string[]): ServeConfig | "help" {
   const socket = values.socket ?? Deno.env.get("BERTH_SOCKET") ??
     `/run/docker/plugins/${name}.sock`;
   const stateDir = values["state-dir"] ?? Deno.env.get("BERTH_STATE_DIR") ?? "/var/lib/berth";
-  return { name, socket, stateDir };
+  const rangeText = values["pool-range"] ?? Deno.env.get("BERTH_POOL_RANGE") ?? DEFAULT_POOL_RANGE;
+  const poolRange = parseCidr(rangeText);
+  const sizeText = values["pool-size"] ?? Deno.env.get("BERTH_POOL_SIZE") ??
+    `${DEFAULT_POOL_PREFIX}`;
+  const poolPrefix = Number(sizeText);
+  if (!Number.isInteger(poolPrefix) || poolPrefix < poolRange.prefix || poolPrefix > 30) {
+    throw new Error(
+      `pool size "${sizeText}" must be a prefix length from ${poolRange.prefix} to 30`,
+    );
+  }
+  return { name, socket, stateDir, poolRange, poolPrefix };
 }
 
 /** A running Berth: the engine and log behind a listening plugin socket. */
@@ -82,6 +113,9 @@ export type RunningBerth = {
 export type StartOptions = {
   socket: string;
   stateDir: string;
+  /** Where IPAM picks pools when none is asked for, and their size (default 198.18.0.0/15, /24). */
+  poolRange?: Cidr;
+  poolPrefix?: number;
   /** Diagnostics: warnings (torn record cut, drift repaired) and internal errors. */
   warn: (message: string) => void;
   report: (message: string) => void;
@@ -94,13 +128,19 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
   try {
     const store = await openFileStore({ dir: join(stateDir, "log"), warn });
     const backend = createLocalDirBackend(join(stateDir, "volumes"));
-    const engine = createEngine({ store, effects: { volume: createVolumeEffects(backend) }, warn });
+    const effects = { volume: createVolumeEffects(backend), pool: NO_EFFECTS };
+    const engine = createEngine({ store, effects, warn });
     for (const { actor, events } of await engine.reconcile()) {
       warn(`reconciled ${actor} with the host: recorded ${events.join(", ")}`);
     }
+    const ipam = createIpamService(
+      engine,
+      options.poolRange ?? parseCidr(DEFAULT_POOL_RANGE),
+      options.poolPrefix ?? DEFAULT_POOL_PREFIX,
+    );
     const server = await servePlugin({
       path: options.socket,
-      routes: volumeRoutes(engine),
+      routes: { ...volumeRoutes(engine), ...ipamRoutes(ipam) },
       report: options.report,
     });
     return {
@@ -135,13 +175,15 @@ async function serve(config: ServeConfig): Promise<number> {
     const berth = await startBerth({
       socket: config.socket,
       stateDir: config.stateDir,
+      poolRange: config.poolRange,
+      poolPrefix: config.poolPrefix,
       warn: (message) => diagnose("WARN", message),
       report: (message) => diagnose("ERROR", message),
     });
     diagnose(
       "INFO",
       `serving ${config.socket} (state ${config.stateDir}, ${berth.store.lastSeq} events, ` +
-        `${berth.engine.list("volume").length} volumes)`,
+        `${berth.engine.list("volume").length} volumes, ${berth.engine.list("pool").length} pools)`,
     );
     const signal = await stop.promise;
     diagnose("INFO", `${signal}: finishing calls in flight`);

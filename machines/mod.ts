@@ -3,6 +3,15 @@
 import type { AnyMachineSnapshot, AnyStateMachine } from "xstate";
 import type { z } from "zod";
 import {
+  POOL_MACHINE_VERSION,
+  POOL_TRANSIENT_STATES,
+  PoolEvent,
+  poolIsNoop,
+  poolMachine,
+  poolRefusal,
+  type PoolSnapshot,
+} from "./pool_machine.ts";
+import {
   VOLUME_MACHINE_VERSION,
   VOLUME_TRANSIENT_STATES,
   VolumeEvent,
@@ -31,6 +40,14 @@ export const KINDS = {
     transient: VOLUME_TRANSIENT_STATES,
     refusal: (snapshot, event) => volumeRefusal(snapshot as VolumeSnapshot, event as VolumeEvent),
     isNoop: (snapshot, event) => volumeIsNoop(snapshot as VolumeSnapshot, event as VolumeEvent),
+  },
+  pool: {
+    machine: poolMachine,
+    version: POOL_MACHINE_VERSION,
+    event: PoolEvent,
+    transient: POOL_TRANSIENT_STATES,
+    refusal: (snapshot, event) => poolRefusal(snapshot as PoolSnapshot, event as PoolEvent),
+    isNoop: () => poolIsNoop(),
   },
 } satisfies Record<string, MachineKind>;
 

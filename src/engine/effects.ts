@@ -14,3 +14,14 @@ export interface Effects {
   /** After replay: the events that bring `snapshot` in line with what the host shows. */
   reconcile(actorId: string, snapshot: AnyMachineSnapshot): Promise<EventFields[]>;
 }
+
+/** For kinds whose machines emit no intents (pools): nothing to check, run or reconcile. */
+export const NO_EFFECTS: Effects = {
+  check() {},
+  run(intent) {
+    return Promise.reject(new Error(`Nothing can carry out ${intent.type} here`));
+  },
+  reconcile() {
+    return Promise.resolve([]);
+  },
+};

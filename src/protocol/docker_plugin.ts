@@ -4,8 +4,13 @@ import { z } from "zod";
 /** The media type dockerd sends in Accept; every reply carries it. */
 export const PLUGIN_CONTENT_TYPE = "application/vnd.docker.plugins.v1.2+json";
 
-/** What `/Plugin.Activate` answers. */
-export const ACTIVATE_RESPONSE = { Implements: ["VolumeDriver"] } as const;
+/** The plugin interfaces dockerd knows; `/Plugin.Activate` lists those Berth serves routes of. */
+export const PLUGIN_INTERFACES = ["VolumeDriver", "NetworkDriver", "IpamDriver"] as const;
+
+/** dockerd reads an IPAM error from `Error`, every other error from `Err`. */
+export function wantsErrorKey(path: string): boolean {
+  return path.startsWith("/IpamDriver.");
+}
 
 /** A failure reply: dockerd reads `Err` (and `Error` on IPAM calls). */
 export const ErrorResponse = z.object({ Err: z.string() });

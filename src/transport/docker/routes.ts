@@ -2,17 +2,14 @@
 // handler and maps the outcome; anything else is a 404.
 import type { z } from "zod";
 import { InvalidRequestError } from "../../engine/errors.ts";
+import { wantsErrorKey } from "../../protocol/docker_plugin.ts";
 import { reply, replyError, replyFor } from "./respond.ts";
 
 /** A route: takes the decoded JSON body (`{}` when empty), returns the reply body. */
 export type Handler = (body: unknown) => Promise<unknown> | unknown;
 export type Routes = Record<string, Handler>;
 
-/** Handlers whose errors also carry `Error` (dockerd reads that key for IPAM). */
-export type RouteOptions = {
-  withErrorKey?: (path: string) => boolean;
-  report: (m: string) => void;
-};
+export type RouteOptions = { report: (message: string) => void };
 
 /** Parses `body` with `schema` or throws InvalidRequestError naming every bad field. */
 export function parse<T>(schema: z.ZodType<T>, body: unknown, method: string): T {
@@ -29,7 +26,7 @@ export function createRouter(routes: Routes, options: RouteOptions) {
   return async function route(request: Request): Promise<Response> {
     const path = pathOf(request.url);
     const handler = Object.hasOwn(routes, path) ? routes[path] : undefined;
-    const withError = options.withErrorKey?.(path) ?? false;
+    const withError = wantsErrorKey(path);
     if (!handler || request.method !== "POST") {
       return replyError(404, `Unknown method ${request.method} ${path}`, withError);
     }

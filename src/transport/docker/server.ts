@@ -1,7 +1,7 @@
 // The plugin socket: Deno.serve on a unix socket under /run/docker/plugins/.
 // A stale socket file left by a crash is replaced; a live one (another process) is not.
 import { dirname } from "node:path";
-import { ACTIVATE_RESPONSE } from "../../protocol/docker_plugin.ts";
+import { PLUGIN_INTERFACES } from "../../protocol/docker_plugin.ts";
 import { createRouter, type Routes } from "./routes.ts";
 
 /** Someone else answers on the socket path. */
@@ -18,8 +18,6 @@ export type PluginServer = {
 export type ServeOptions = {
   path: string;
   routes: Routes;
-  /** Paths whose error replies also carry `Error` (IPAM). */
-  withErrorKey?: (path: string) => boolean;
   report: (message: string) => void;
 };
 
@@ -28,8 +26,12 @@ export async function servePlugin(options: ServeOptions): Promise<PluginServer> 
   const { path, report } = options;
   await Deno.mkdir(dirname(path), { recursive: true });
   await clearStaleSocket(path);
-  const routes: Routes = { "/Plugin.Activate": () => ACTIVATE_RESPONSE, ...options.routes };
-  const route = createRouter(routes, { report, ...pick(options) });
+  const paths = Object.keys(options.routes);
+  const activate = {
+    Implements: PLUGIN_INTERFACES.filter((name) => paths.some((p) => p.startsWith(`/${name}.`))),
+  };
+  const routes: Routes = { "/Plugin.Activate": () => activate, ...options.routes };
+  const route = createRouter(routes, { report });
   const listening = Promise.withResolvers<void>();
   const server = Deno.serve({
     path,
@@ -48,10 +50,6 @@ export async function servePlugin(options: ServeOptions): Promise<PluginServer> 
       await Deno.remove(path).catch(() => {});
     },
   };
-}
-
-function pick(options: ServeOptions) {
-  return options.withErrorKey ? { withErrorKey: options.withErrorKey } : {};
 }
 
 async function clearStaleSocket(path: string) {

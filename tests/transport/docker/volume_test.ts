@@ -30,11 +30,11 @@ Deno.test("plugin socket answers every VolumeDriver call as the protocol says", 
   const { call } = berth;
   const mountpoint = join(berth.stateDir, "volumes", "v1", "_data");
 
-  await t.step("Plugin.Activate with an empty body lists VolumeDriver", async () => {
+  await t.step("Plugin.Activate with an empty body lists the drivers Berth serves", async () => {
     const reply = await call("Plugin.Activate");
     assert.equal(reply.status, 200);
     assert.equal(reply.contentType, CONTENT_TYPE);
-    assert.deepEqual(reply.body, { Implements: ["VolumeDriver"] });
+    assert.deepEqual(reply.body, { Implements: ["VolumeDriver", "IpamDriver"] });
   });
   await t.step("Capabilities answers local scope, nested, for {} or nothing", async () => {
     for (const body of [{}, undefined]) {

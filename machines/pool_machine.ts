@@ -1,0 +1,119 @@
+// The address pool machine: one IPAM pool and which of its addresses are handed out.
+// Pure: xstate and zod only. The engine picks addresses (lowest free) and puts them in events;
+// the machine refuses an address that is already out, so none is ever handed out twice.
+import { assertEvent, assign, setup, type SnapshotFrom } from "xstate";
+import { z } from "zod";
+
+/** Bumped whenever the shape of a pool event changes; old records are upcast on read. */
+export const POOL_MACHINE_VERSION = 1;
+
+const at = z.number().int().nonnegative();
+export const AddressRole = z.enum(["gateway", "endpoint", "aux"]);
+export type AddressRole = z.infer<typeof AddressRole>;
+
+export const PoolEvent = z.discriminatedUnion("type", [
+  z.object({
+    type: z.literal("pool.request"),
+    cidr: z.string().min(1),
+    space: z.string(),
+    options: z.record(z.string(), z.string()),
+    at,
+  }),
+  z.object({ type: z.literal("pool.address.reserve"), address: z.string(), role: AddressRole, at }),
+  z.object({ type: z.literal("pool.address.release"), address: z.string(), at }),
+  z.object({ type: z.literal("pool.release"), at }),
+]);
+export type PoolEvent = z.infer<typeof PoolEvent>;
+
+export type PoolContext = {
+  /** The pool id, which is its CIDR, e.g. `198.18.7.0/24`. */
+  name: string;
+  cidr: string;
+  space: string;
+  options: Record<string, string>;
+  /** Bare IP → what holds it. */
+  addresses: Record<string, AddressRole>;
+  createdAt: number;
+};
+
+export const poolMachine = setup({
+  types: {} as { context: PoolContext; input: { name: string }; events: PoolEvent },
+  guards: {
+    isFree: ({ context, event }) => {
+      assertEvent(event, "pool.address.reserve");
+      return !Object.hasOwn(context.addresses, event.address);
+    },
+    isHeld: ({ context, event }) => {
+      assertEvent(event, "pool.address.release");
+      return Object.hasOwn(context.addresses, event.address);
+    },
+  },
+  actions: {
+    recordRequest: assign(({ event }) => {
+      assertEvent(event, "pool.request");
+      return { cidr: event.cidr, space: event.space, options: event.options, createdAt: event.at };
+    }),
+    reserve: assign(({ context, event }) => {
+      assertEvent(event, "pool.address.reserve");
+      return { addresses: { ...context.addresses, [event.address]: event.role } };
+    }),
+    release: assign(({ context, event }) => {
+      assertEvent(event, "pool.address.release");
+      const addresses = { ...context.addresses };
+      delete addresses[event.address];
+      return { addresses };
+    }),
+  },
+}).createMachine({
+  id: "pool",
+  // xstate builds throwaway actors without input; an empty name is cheaper than a throw.
+  context: ({ input }) => ({
+    name: (input as { name: string } | undefined)?.name ?? "",
+    cidr: "",
+    space: "",
+    options: {},
+    addresses: {},
+    createdAt: 0,
+  }),
+  initial: "absent",
+  states: {
+    absent: { on: { "pool.request": { target: "active", actions: "recordRequest" } } },
+    active: {
+      on: {
+        "pool.address.reserve": { guard: "isFree", actions: "reserve" },
+        "pool.address.release": { guard: "isHeld", actions: "release" },
+        // dockerd releases the gateway first; whatever is still held goes with the pool.
+        "pool.release": { target: "gone" },
+      },
+    },
+    gone: { type: "final" },
+  },
+});
+
+export type PoolSnapshot = SnapshotFrom<typeof poolMachine>;
+
+/** Pools have no effect on the host, so no state is ever in flight. */
+export const POOL_TRANSIENT_STATES = [] as const;
+
+/** Asking for the pool again is refused (a second network on it would share addresses). */
+export function poolIsNoop(): boolean {
+  return false;
+}
+
+/** Explains, for a caller, why `snapshot.can(event)` said no. */
+export function poolRefusal(snapshot: PoolSnapshot, event: PoolEvent): string {
+  const { name, addresses } = snapshot.context;
+  switch (event.type) {
+    case "pool.address.reserve": {
+      const holder = addresses[event.address];
+      return `Cannot reserve address "${event.address}" in pool "${name}": already in use` +
+        (holder ? ` (${holder})` : "");
+    }
+    case "pool.address.release":
+      return `Cannot release address "${event.address}" in pool "${name}": it is not in use`;
+    case "pool.request":
+      return `Cannot request pool "${name}": it is already in use`;
+    default:
+      return `Cannot release pool "${name}": it is ${String(snapshot.value)}`;
+  }
+}
