@@ -212,9 +212,18 @@ export function createEngine(options: EngineOptions): Engine {
       for (const actor of [...actors.values()]) {
         const found = await enqueue(actor, async () => {
           const events = await effectsFor(actor.id).reconcile(actor.id, actor.snapshot);
-          for (const event of events) await record(actor, { ...event, at: clock() }).durable;
-          if (actor.snapshot.status === "done") forget(actor);
-          return events.map((event) => event.type);
+          const recorded: string[] = [];
+          for (const event of events) {
+            // Through the same cycle as any command: a repair (bridge lost) runs its effect.
+            try {
+              await (await step(actor, event)).durable;
+              recorded.push(event.type);
+            } catch (error) {
+              if (error instanceof EffectFailedError) recorded.push(`${event.type} (failed)`);
+              warn(`Reconcile of ${actor.id}: ${describe(error)}`);
+            }
+          }
+          return recorded;
         });
         if (found.length > 0) report.push({ actor: actor.id, events: found });
       }
