@@ -21,6 +21,8 @@ import {
 
 const ip = parseIp;
 const net = parseCidr;
+// 0.0.0.0/0 as plain numbers: edge cases only, never a pool Berth would hand out.
+const EVERYTHING: Cidr = { network: 0, prefix: 0 };
 
 Deno.test("parseIp and formatIp round-trip dotted quads", () => {
   const cases: [string, number][] = [
@@ -65,12 +67,12 @@ Deno.test("parseCidr and formatCidr round-trip canonical subnets", () => {
     ["198.18.7.4/30", { network: 0xc6120704, prefix: 30 }],
     ["198.18.7.2/31", { network: 0xc6120702, prefix: 31 }],
     ["198.18.7.9/32", { network: 0xc6120709, prefix: 32 }],
-    ["0.0.0.0/0", { network: 0, prefix: 0 }],
   ];
   for (const [text, cidr] of cases) {
     assert.deepEqual(parseCidr(text), cidr, text);
     assert.equal(formatCidr(cidr), text);
   }
+  assert.equal(formatCidr(EVERYTHING), "0.0.0.0/0");
 });
 
 Deno.test("parseCidr clears host bits to the network address", () => {
@@ -78,7 +80,6 @@ Deno.test("parseCidr clears host bits to the network address", () => {
     ["198.18.7.5/24", "198.18.7.0/24"],
     ["198.19.255.255/15", "198.18.0.0/15"],
     ["198.18.7.3/31", "198.18.7.2/31"],
-    ["198.18.7.5/0", "0.0.0.0/0"],
     ["198.18.7.255/25", "198.18.7.128/25"],
   ];
   for (const [text, canonical] of cases) {
@@ -86,6 +87,7 @@ Deno.test("parseCidr clears host bits to the network address", () => {
     assert.equal(formatCidr(cidr), canonical, text);
     assert.ok(cidr.network >= 0, "network stays unsigned");
   }
+  assert.deepEqual(parseCidr("198.18.7.5/0"), EVERYTHING);
 });
 
 Deno.test("parseCidr refuses anything but a.b.c.d/n and names the text", () => {
@@ -126,7 +128,7 @@ Deno.test("size, contains, firstUsable, lastUsable and isUsable follow the /31 a
     { pool: net("198.18.7.4/30"), size: 4, first: ip("198.18.7.5"), last: ip("198.18.7.6") },
     { pool: net("198.18.7.2/31"), size: 2, first: ip("198.18.7.2"), last: ip("198.18.7.3") },
     { pool: net("198.18.7.9/32"), size: 1, first: ip("198.18.7.9"), last: ip("198.18.7.9") },
-    { pool: { network: 0, prefix: 0 }, size: 2 ** 32, first: 1, last: 0xfffffffe },
+    { pool: EVERYTHING, size: 2 ** 32, first: 1, last: 0xfffffffe },
   ];
   for (const { pool, size: count, first, last } of cases) {
     const label = formatCidr(pool);
@@ -153,12 +155,13 @@ Deno.test("overlaps holds in both directions for nested pools and not for disjoi
     ["198.18.7.0/24", "198.18.8.0/24", false],
     ["198.18.7.0/25", "198.18.7.128/25", false],
     ["198.18.0.0/16", "198.19.0.0/16", false],
-    ["0.0.0.0/0", "198.19.255.255/32", true],
   ];
   for (const [a, b, expected] of cases) {
     assert.equal(overlaps(net(a), net(b)), expected, `${a} vs ${b}`);
     assert.equal(overlaps(net(b), net(a)), expected, `${b} vs ${a}`);
   }
+  assert.ok(overlaps(EVERYTHING, net("198.19.255.255/32")));
+  assert.ok(overlaps(net("198.19.255.255/32"), EVERYTHING));
 });
 
 Deno.test("lowestFree returns the lowest usable address not taken, or null when full", () => {
@@ -196,12 +199,12 @@ Deno.test("nextFreePool picks the lowest block clear of taken pools of any size"
     [["198.18.1.0/24", "198.18.0.0/16", "198.18.0.0/24"], "198.19.0.0/24"],
     [["198.18.0.0/24", "198.18.2.0/24"], "198.18.1.0/24"],
     [["198.18.0.0/15"], null],
-    [["0.0.0.0/0"], null],
   ];
   for (const [taken, expected] of cases) {
     const found = nextFreePool(range, DEFAULT_POOL_PREFIX, taken.map(net));
     assert.equal(found === null ? null : formatCidr(found), expected, `taken ${taken}`);
   }
+  assert.equal(nextFreePool(range, DEFAULT_POOL_PREFIX, [EVERYTHING]), null);
 });
 
 Deno.test("nextFreePool ignores taken pools outside the range and passes over skipped blocks", () => {
@@ -226,10 +229,9 @@ Deno.test("nextFreePool hands out a different pool per call until the range is e
 });
 
 Deno.test("nextFreePool ends at the top of 0.0.0.0/0 without wrapping", () => {
-  const everything: Cidr = { network: 0, prefix: 0 };
   const halves: Cidr[] = [{ network: 0, prefix: 1 }, { network: 2 ** 31, prefix: 1 }];
-  assert.equal(nextFreePool(everything, 8, halves), null);
-  const top = nextFreePool(everything, 8, halves.slice(0, 1));
+  assert.equal(nextFreePool(EVERYTHING, 8, halves), null);
+  const top = nextFreePool(EVERYTHING, 8, halves.slice(0, 1));
   assert.deepEqual(top, { network: 2 ** 31, prefix: 8 });
 });
 
