@@ -3,6 +3,24 @@
 import type { AnyMachineSnapshot, AnyStateMachine } from "xstate";
 import type { z } from "zod";
 import {
+  ENDPOINT_MACHINE_VERSION,
+  ENDPOINT_TRANSIENT_STATES,
+  EndpointEvent,
+  endpointIsNoop,
+  endpointMachine,
+  endpointRefusal,
+  type EndpointSnapshot,
+} from "./endpoint_machine.ts";
+import {
+  NETWORK_MACHINE_VERSION,
+  NETWORK_TRANSIENT_STATES,
+  NetworkEvent,
+  networkIsNoop,
+  networkMachine,
+  networkRefusal,
+  type NetworkSnapshot,
+} from "./network_machine.ts";
+import {
   POOL_MACHINE_VERSION,
   POOL_TRANSIENT_STATES,
   PoolEvent,
@@ -48,6 +66,25 @@ export const KINDS = {
     transient: POOL_TRANSIENT_STATES,
     refusal: (snapshot, event) => poolRefusal(snapshot as PoolSnapshot, event as PoolEvent),
     isNoop: () => poolIsNoop(),
+  },
+  network: {
+    machine: networkMachine,
+    version: NETWORK_MACHINE_VERSION,
+    event: NetworkEvent,
+    transient: NETWORK_TRANSIENT_STATES,
+    refusal: (snapshot, event) =>
+      networkRefusal(snapshot as NetworkSnapshot, event as NetworkEvent),
+    isNoop: (snapshot, event) => networkIsNoop(snapshot as NetworkSnapshot, event as NetworkEvent),
+  },
+  endpoint: {
+    machine: endpointMachine,
+    version: ENDPOINT_MACHINE_VERSION,
+    event: EndpointEvent,
+    transient: ENDPOINT_TRANSIENT_STATES,
+    refusal: (snapshot, event) =>
+      endpointRefusal(snapshot as EndpointSnapshot, event as EndpointEvent),
+    isNoop: (snapshot, event) =>
+      endpointIsNoop(snapshot as EndpointSnapshot, event as EndpointEvent),
   },
 } satisfies Record<string, MachineKind>;
 
