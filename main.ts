@@ -14,6 +14,16 @@ import {
   parseCidr,
 } from "./src/backends/ipam.ts";
 import { ipamRoutes } from "./src/transport/docker/ipam.ts";
+import { networkRoutes } from "./src/transport/docker/network.ts";
+import {
+  bridgeName,
+  createIpPlumbing,
+  type NetPlumbing,
+  vethNames,
+} from "./src/backends/net_plumbing.ts";
+import { createEndpointEffects, createNetworkEffects } from "./src/engine/network_effects.ts";
+import { createNetworkService } from "./src/engine/network_service.ts";
+import { sweepOrphanLinks } from "./src/engine/orphans.ts";
 import { LogDamagedError, openFileStore } from "./src/log/file_store.ts";
 import { lockStateDir, StateDirLockedError } from "./src/log/lock.ts";
 import type { EventStore } from "./src/log/store.ts";
@@ -22,7 +32,8 @@ import { volumeRoutes } from "./src/transport/docker/volume.ts";
 
 const PLUGIN_NAME_REGEXP = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
-const MAIN_HELP = `Berth — a Docker volume and IPAM plugin engine whose state survives every crash.
+const MAIN_HELP =
+  `Berth — a Docker volume, network and IPAM plugin engine whose state survives every crash.
 
 Usage:
   berth [serve] [options]     serve the Docker plugin socket (the default command)
@@ -33,10 +44,11 @@ Run "berth serve --help" for the options of serve.
 
 const SERVE_HELP = `Usage: berth serve [options]
 
-Serves the Docker plugin API (VolumeDriver, IpamDriver) on a unix socket. Every change is
-written to an append-only log in the state directory before it is acknowledged; on start the log
-is replayed and checked against the host, so volumes, their mounts, address pools and addresses
-survive a crash or kill -9.
+Serves the Docker plugin API (VolumeDriver, NetworkDriver, IpamDriver) on a unix socket. Every
+change is written to an append-only log in the state directory before it is acknowledged; on
+start the log is replayed and checked against the host, so volumes and their mounts, networks
+(a Linux bridge each), endpoints (a veth pair each), pools and addresses survive a crash or
+kill -9.
 
 Options:
   --name NAME        plugin name, the -d NAME of "docker volume create"     [env BERTH_NAME]
@@ -47,6 +59,9 @@ Options:
   --pool-range CIDR  where IPAM picks a pool when none is asked for      [env BERTH_POOL_RANGE]
                      (default: 198.18.0.0/15)
   --pool-size N      prefix length of such pools (default: 24)            [env BERTH_POOL_SIZE]
+  --reconcile MODE   at start, what to do with links named bth* that no   [env BERTH_RECONCILE]
+                     network or endpoint owns: report (default) or repair (delete them).
+                     Links without Berth's prefix are never touched.
   -h, --help         show this help
 
 Stops cleanly on SIGINT or SIGTERM: calls in flight finish, the log is synced, the socket removed.
@@ -59,6 +74,7 @@ type ServeConfig = {
   stateDir: string;
   poolRange: Cidr;
   poolPrefix: number;
+  repairOrphans: boolean;
 };
 
 function diagnose(level: "INFO" | "WARN" | "ERROR", message: string) {
@@ -74,6 +90,7 @@ function parseServe(args: string[]): ServeConfig | "help" {
       "state-dir": { type: "string" },
       "pool-range": { type: "string" },
       "pool-size": { type: "string" },
+      reconcile: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -98,7 +115,11 @@ function parseServe(args: string[]): ServeConfig | "help" {
       `pool size "${sizeText}" must be a prefix length from ${poolRange.prefix} to 30`,
     );
   }
-  return { name, socket, stateDir, poolRange, poolPrefix };
+  const reconcile = values.reconcile ?? Deno.env.get("BERTH_RECONCILE") ?? "report";
+  if (reconcile !== "report" && reconcile !== "repair") {
+    throw new Error(`reconcile mode "${reconcile}" must be report or repair`);
+  }
+  return { name, socket, stateDir, poolRange, poolPrefix, repairOrphans: reconcile === "repair" };
 }
 
 /** A running Berth: the engine and log behind a listening plugin socket. */
@@ -113,6 +134,10 @@ export type RunningBerth = {
 export type StartOptions = {
   socket: string;
   stateDir: string;
+  /** With true, Berth-named links no actor owns are deleted at start, not only reported. */
+  repairOrphans?: boolean;
+  /** Run `ip` in this network namespace (tests); the host's by default. */
+  netns?: string;
   /** Where IPAM picks pools when none is asked for, and their size (default 198.18.0.0/15, /24). */
   poolRange?: Cidr;
   poolPrefix?: number;
@@ -128,11 +153,19 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
   try {
     const store = await openFileStore({ dir: join(stateDir, "log"), warn });
     const backend = createLocalDirBackend(join(stateDir, "volumes"));
-    const effects = { volume: createVolumeEffects(backend), pool: NO_EFFECTS };
+    const plumbing = createIpPlumbing(options.netns === undefined ? {} : { netns: options.netns });
+    const effects = {
+      volume: createVolumeEffects(backend),
+      pool: NO_EFFECTS,
+      network: createNetworkEffects(plumbing),
+      endpoint: createEndpointEffects(plumbing),
+    };
     const engine = createEngine({ store, effects, warn });
     for (const { actor, events } of await engine.reconcile()) {
       warn(`reconciled ${actor} with the host: recorded ${events.join(", ")}`);
     }
+    await reportOrphans(engine, plumbing, options.repairOrphans ?? false, warn);
+    const networks = createNetworkService(engine, { bridgeName, vethNames });
     const ipam = createIpamService(
       engine,
       options.poolRange ?? parseCidr(DEFAULT_POOL_RANGE),
@@ -140,7 +173,7 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
     );
     const server = await servePlugin({
       path: options.socket,
-      routes: { ...volumeRoutes(engine), ...ipamRoutes(ipam) },
+      routes: { ...volumeRoutes(engine), ...networkRoutes(networks), ...ipamRoutes(ipam) },
       report: options.report,
     });
     return {
@@ -160,6 +193,25 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
   }
 }
 
+async function reportOrphans(
+  engine: Engine,
+  plumbing: NetPlumbing,
+  repair: boolean,
+  warn: (message: string) => void,
+) {
+  try {
+    for (const link of await sweepOrphanLinks(engine, plumbing, repair)) {
+      warn(
+        `${link.kind} ${link.name} has Berth's name but no network or endpoint owns it: ` +
+          (link.removed ? "removed" : "left alone (--reconcile=repair removes it)"),
+      );
+    }
+  } catch (error) {
+    // Volumes work without iproute2; networks will say what is missing when they are used.
+    warn(`Cannot look for stray links: ${(error as Error).message}`);
+  }
+}
+
 async function serve(config: ServeConfig): Promise<number> {
   // Listen for stop signals before anything else: a SIGTERM that arrives while the log replays
   // must still end in a clean stop, not in Deno's default exit with the lock and socket half set.
@@ -176,6 +228,7 @@ async function serve(config: ServeConfig): Promise<number> {
       socket: config.socket,
       stateDir: config.stateDir,
       poolRange: config.poolRange,
+      repairOrphans: config.repairOrphans,
       poolPrefix: config.poolPrefix,
       warn: (message) => diagnose("WARN", message),
       report: (message) => diagnose("ERROR", message),
@@ -183,7 +236,9 @@ async function serve(config: ServeConfig): Promise<number> {
     diagnose(
       "INFO",
       `serving ${config.socket} (state ${config.stateDir}, ${berth.store.lastSeq} events, ` +
-        `${berth.engine.list("volume").length} volumes, ${berth.engine.list("pool").length} pools)`,
+        (["volume", "network", "endpoint", "pool"] as const)
+          .map((kind) => `${berth.engine.list(kind).length} ${kind}s`).join(", ") +
+        ")",
     );
     const signal = await stop.promise;
     diagnose("INFO", `${signal}: finishing calls in flight`);

@@ -67,7 +67,7 @@ async function check(call: Call, request: Recorded, unknown: Set<string>, stateD
   const sent = JSON.parse(request.rawBody || "{}") as { Name?: string; Opts?: object | null };
   const name = sent.Name ?? "";
   if (method === "Plugin.Activate") {
-    assert.deepEqual(body, { Implements: ["VolumeDriver", "IpamDriver"] });
+    assert.deepEqual(body, { Implements: ["VolumeDriver", "NetworkDriver", "IpamDriver"] });
     return;
   }
   if (method === "VolumeDriver.Create") {

@@ -34,7 +34,7 @@ Deno.test("plugin socket answers every VolumeDriver call as the protocol says", 
     const reply = await call("Plugin.Activate");
     assert.equal(reply.status, 200);
     assert.equal(reply.contentType, CONTENT_TYPE);
-    assert.deepEqual(reply.body, { Implements: ["VolumeDriver", "IpamDriver"] });
+    assert.deepEqual(reply.body, { Implements: ["VolumeDriver", "NetworkDriver", "IpamDriver"] });
   });
   await t.step("Capabilities answers local scope, nested, for {} or nothing", async () => {
     for (const body of [{}, undefined]) {
@@ -183,7 +183,7 @@ Deno.test("plugin socket refuses bad input with 400 and leaves nothing behind", 
 Deno.test("plugin socket answers unknown paths with a JSON 404", async () => {
   await using dir = await tempDir();
   await using berth = await startInProcess(dir.path);
-  for (const method of ["VolumeDriver.Frobnicate", "NetworkDriver.GetCapabilities", "", "x/y"]) {
+  for (const method of ["VolumeDriver.Frobnicate", "NetworkDriver.Frobnicate", "", "x/y"]) {
     const reply = await berth.call(method, {});
     assert.equal(reply.status, 404, method);
     assert.equal(reply.contentType, CONTENT_TYPE);

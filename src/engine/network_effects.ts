@@ -1,0 +1,107 @@
+// Network and endpoint effects: bridges and veth pairs through NetPlumbing, and the reconcile
+// rules that compare network and endpoint actors with the links the host really has.
+import type { AnyMachineSnapshot } from "xstate";
+import type { EndpointContext } from "../../machines/endpoint_machine.ts";
+import type { NetworkContext } from "../../machines/network_machine.ts";
+import type { NetPlumbing } from "../backends/net_plumbing.ts";
+import type { Effects, EventFields } from "./effects.ts";
+
+const INTERRUPTED = "interrupted by a restart";
+
+/** Effects of network actors: one Linux bridge each. */
+export function createNetworkEffects(plumbing: NetPlumbing): Effects {
+  return {
+    check() {},
+    async run(intent) {
+      switch (intent.type) {
+        case "intent.bridge.create":
+          await plumbing.createBridge(intent.bridge, bridgeOptions(intent.mtu, intent.address));
+          return {};
+        case "intent.bridge.delete":
+          await plumbing.deleteBridge(intent.bridge);
+          return {};
+        default:
+          throw new Error(`Network effects cannot carry out ${intent.type}`);
+      }
+    },
+    async reconcile(_actorId, snapshot) {
+      const { bridge } = snapshot.context as NetworkContext;
+      const present = await plumbing.linkExists(bridge);
+      switch (String(snapshot.value)) {
+        // Creating the bridge is idempotent: finish the job rather than guess how far it got.
+        case "creating":
+        case "repairing":
+          return present ? [{ type: "effect.succeeded" }] : [failed(`bridge ${bridge} missing`)];
+        case "deleting":
+          return present
+            ? [failed(`bridge ${bridge} still there`)]
+            : [{ type: "effect.succeeded" }];
+        case "ready":
+        case "broken":
+          return present
+            ? []
+            : [{ type: "network.bridge.lost", reason: `bridge ${bridge} is gone` }];
+        default:
+          return [];
+      }
+    },
+  };
+}
+
+/** Effects of endpoint actors: one veth pair each, host end on the network's bridge. */
+export function createEndpointEffects(plumbing: NetPlumbing): Effects {
+  return {
+    check() {},
+    async run(intent) {
+      switch (intent.type) {
+        case "intent.veth.create":
+          await plumbing.createVeth(
+            intent.host,
+            intent.peer,
+            vethOptions(intent.bridge, intent.mtu),
+          );
+          return {};
+        case "intent.veth.delete":
+          await plumbing.deleteVeth(intent.host);
+          return {};
+        default:
+          throw new Error(`Endpoint effects cannot carry out ${intent.type}`);
+      }
+    },
+    async reconcile(_actorId, snapshot) {
+      return endpointDrift(snapshot, await hostVethPresent(plumbing, snapshot));
+    },
+  };
+}
+
+async function hostVethPresent(plumbing: NetPlumbing, snapshot: AnyMachineSnapshot) {
+  return await plumbing.linkExists((snapshot.context as EndpointContext).host);
+}
+
+function endpointDrift(snapshot: AnyMachineSnapshot, present: boolean): EventFields[] {
+  const { host } = snapshot.context as EndpointContext;
+  switch (String(snapshot.value)) {
+    // The caller was never answered and retries or rolls back; either way a pair that exists
+    // must be known, so that DeleteEndpoint removes it rather than leak it.
+    case "joining":
+      return present ? [{ type: "effect.succeeded" }] : [failed(`${INTERRUPTED} before the veth`)];
+    case "deleting":
+      return present ? [failed(`veth ${host} still there`)] : [{ type: "effect.succeeded" }];
+    case "joined":
+      return present ? [] : [{ type: "endpoint.veth.lost", reason: `veth ${host} is gone` }];
+    default:
+      return [];
+  }
+}
+
+function failed(reason: string): EventFields {
+  return { type: "effect.failed", reason };
+}
+
+function bridgeOptions(mtu: number | null, address: string | null) {
+  return { ...(mtu === null ? {} : { mtu }), ...(address === null ? {} : { address }) };
+}
+
+function vethOptions(bridge: string, mtu: number | null) {
+  return { bridge, ...(mtu === null ? {} : { mtu }) };
+}

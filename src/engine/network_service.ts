@@ -1,0 +1,143 @@
+// NetworkDriver commands over network and endpoint actors: what each call needs to know of the
+// other actors (a network's bridge for its endpoints, its endpoint count before deletion).
+import { z } from "zod";
+import type { EndpointContext } from "../../machines/endpoint_machine.ts";
+import type { NetworkContext } from "../../machines/network_machine.ts";
+import type { Engine } from "./engine.ts";
+import { InvalidRequestError, NotFoundError } from "./errors.ts";
+
+const BRIDGE_NAME_REGEXP = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,14}$/;
+
+/** `docker network create -o k=v`: the options Berth's networks take. */
+const NetworkOptions = z.strictObject({
+  mtu: z.string().regex(/^\d+$/, "must be a number").refine(
+    (value) => Number(value) >= 68 && Number(value) <= 65535,
+    "must be from 68 to 65535",
+  ).optional(),
+  bridge: z.string().regex(BRIDGE_NAME_REGEXP, "must be a link name of 1 to 15 characters")
+    .optional(),
+});
+
+export type NetworkRequest = {
+  networkId: string;
+  options: Record<string, string>;
+  ipv6: boolean;
+  ipv4: { pool: string; gateway: string | null }[];
+};
+
+export type JoinResult = { srcName: string; gateway: string | null };
+
+export type NetworkService = {
+  createNetwork(request: NetworkRequest): Promise<void>;
+  /** Succeeds for unknown networks: dockerd repeats it after failures and restarts. */
+  deleteNetwork(networkId: string): Promise<void>;
+  createEndpoint(
+    networkId: string,
+    endpointId: string,
+    address: string,
+    mac: string,
+  ): Promise<void>;
+  deleteEndpoint(endpointId: string): Promise<void>;
+  join(networkId: string, endpointId: string, sandboxKey: string): Promise<JoinResult>;
+  leave(endpointId: string): Promise<void>;
+};
+
+export type LinkNames = {
+  bridgeName(networkId: string): string;
+  vethNames(endpointId: string): { host: string; peer: string };
+};
+
+const short = (id: string) => id.slice(0, 12);
+
+/** NetworkDriver commands over `engine`, naming links with `names`. */
+export function createNetworkService(engine: Engine, names: LinkNames): NetworkService {
+  async function network(networkId: string): Promise<NetworkContext> {
+    return (await engine.read(`network/${networkId}`)).context as NetworkContext;
+  }
+  function endpointsOf(networkId: string): number {
+    return engine.list("endpoint")
+      .filter(([, snapshot]) => (snapshot.context as EndpointContext).networkId === networkId)
+      .length;
+  }
+  return {
+    async createNetwork(request) {
+      const id = short(request.networkId);
+      const options = checkOptions(id, request.options);
+      if (request.ipv6) {
+        throw new InvalidRequestError(`Cannot create network "${id}": IPv6 is not supported`);
+      }
+      if (request.ipv4.length > 1) {
+        throw new InvalidRequestError(
+          `Cannot create network "${id}": only one IPv4 pool is supported`,
+        );
+      }
+      const data = request.ipv4[0];
+      await engine.dispatch(`network/${request.networkId}`, {
+        type: "network.create",
+        bridge: options.bridge ?? names.bridgeName(request.networkId),
+        mtu: options.mtu === undefined ? null : Number(options.mtu),
+        gateway: data?.gateway ?? null,
+        pool: data?.pool ?? null,
+        options: request.options,
+      });
+    },
+    async deleteNetwork(networkId) {
+      await ignoreNotFound(engine.dispatch(`network/${networkId}`, () => ({
+        type: "network.delete",
+        endpoints: endpointsOf(networkId),
+      })));
+    },
+    async createEndpoint(networkId, endpointId, address, mac) {
+      const { bridge, mtu } = await network(networkId);
+      const { host, peer } = names.vethNames(endpointId);
+      await engine.dispatch(`endpoint/${endpointId}`, {
+        type: "endpoint.create",
+        networkId,
+        address,
+        mac,
+        host,
+        peer,
+        bridge,
+        mtu,
+      });
+    },
+    async deleteEndpoint(endpointId) {
+      await ignoreNotFound(engine.dispatch(`endpoint/${endpointId}`, { type: "endpoint.delete" }));
+    },
+    async join(networkId, endpointId, sandboxKey) {
+      const { gateway } = await network(networkId);
+      const snapshot = await engine.dispatch(`endpoint/${endpointId}`, {
+        type: "endpoint.join",
+        sandboxKey,
+      });
+      const { peer } = snapshot.context as EndpointContext;
+      return { srcName: peer, gateway: gateway === null ? null : gateway.split("/")[0]! };
+    },
+    async leave(endpointId) {
+      await engine.dispatch(`endpoint/${endpointId}`, { type: "endpoint.leave" });
+    },
+  };
+}
+
+function checkOptions(id: string, options: Record<string, string>) {
+  const parsed = NetworkOptions.safeParse(options);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  if (issue.code === "unrecognized_keys") {
+    const keys = issue.keys.map((key) => `"${key}"`).join(", ");
+    throw new InvalidRequestError(
+      `Cannot create network "${id}": unknown option ${keys} (known: mtu, bridge)`,
+    );
+  }
+  throw new InvalidRequestError(
+    `Cannot create network "${id}": option "${issue.path.join(".")}" ${issue.message}`,
+  );
+}
+
+async function ignoreNotFound(work: Promise<unknown>) {
+  try {
+    await work;
+  } catch (error) {
+    if (!(error instanceof NotFoundError)) throw error;
+  }
+}

@@ -1,0 +1,34 @@
+// Links with Berth's prefix that no network or endpoint actor owns: left by a crash between an
+// effect and its record, or by someone else's hand. Reported; removed only when asked to.
+import type { EndpointContext } from "../../machines/endpoint_machine.ts";
+import type { NetworkContext } from "../../machines/network_machine.ts";
+import { BERTH_LINK_PREFIX, type NetPlumbing } from "../backends/net_plumbing.ts";
+import type { Engine } from "./engine.ts";
+
+export type OrphanReport = { name: string; kind: string; removed: boolean }[];
+
+/** Finds Berth-named links no actor owns; with `repair`, deletes them. Touches nothing else. */
+export async function sweepOrphanLinks(
+  engine: Engine,
+  plumbing: NetPlumbing,
+  repair: boolean,
+): Promise<OrphanReport> {
+  const owned = new Set<string>();
+  for (const [, snapshot] of engine.list("network")) {
+    owned.add((snapshot.context as NetworkContext).bridge);
+  }
+  for (const [, snapshot] of engine.list("endpoint")) {
+    const { host, peer } = snapshot.context as EndpointContext;
+    owned.add(host);
+    owned.add(peer);
+  }
+  const report: OrphanReport = [];
+  for (const link of await plumbing.listLinks(BERTH_LINK_PREFIX)) {
+    if (owned.has(link.name)) continue;
+    // A veth peer goes with its host end; deleting the host end is enough.
+    if (repair && link.kind === "bridge") await plumbing.deleteBridge(link.name);
+    else if (repair && link.kind === "veth") await plumbing.deleteVeth(link.name);
+    report.push({ name: link.name, kind: link.kind, removed: repair });
+  }
+  return report;
+}
