@@ -45,11 +45,15 @@ export type InProcessBerth = {
 } & AsyncDisposable;
 
 /** Starts Berth as main.ts wires it, on `<dir>/berth.sock` with state in `<dir>/state`. */
-export async function startInProcess(dir: string): Promise<InProcessBerth> {
+export async function startInProcess(
+  dir: string,
+  options: { netns?: string; repairOrphans?: boolean } = {},
+): Promise<InProcessBerth> {
   const stateDir = join(dir, "state");
   const socket = join(dir, "berth.sock");
   const errors: string[] = [];
   const berth = await startBerth({
+    ...options,
     socket,
     stateDir,
     warn: (message) => errors.push(message),

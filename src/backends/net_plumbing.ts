@@ -1,0 +1,200 @@
+// Linux plumbing behind the network driver: Berth's bridges and veth pairs, made with iproute2's
+// `ip` (arguments as a list, never a shell). Knows nothing of the engine; failures are BackendError.
+import { z } from "zod";
+import { BackendError } from "./volume_backend.ts";
+
+/** Every interface Berth creates starts with this, so reconcile can find leftovers by name. */
+export const BERTH_LINK_PREFIX = "bth";
+
+// 4 + 11 = 15 characters, Linux's IFNAMSIZ - 1. 11 hex chars (44 bits) keep collisions between
+// live networks or endpoints out of reach, and a fixed length keeps names easy to spot.
+const ID_CHARS = 11;
+const HEX_ID_REGEXP = /^[0-9a-f]{11,64}$/;
+// Only names of our own shape reach a mutating command: the process runs as root in the host
+// netns, so a stray "eth0" or "lo" must never get as far as `ip link del`.
+const BERTH_NAME_REGEXP = /^bth[0-9a-z]{1,12}$/;
+const LINK_NAME_REGEXP = /^[0-9A-Za-z][0-9A-Za-z_.-]{0,14}$/;
+// iproute2 6.x says `Cannot find device "x"` (del, set) or `Device "x" does not exist.` (show).
+const MISSING_LINK_REGEXP = /Cannot find device|Device "[^"]*" does not exist/;
+
+function idPart(id: string): string {
+  if (!HEX_ID_REGEXP.test(id)) {
+    throw new Error(`Cannot derive a link name from id "${id}": not a lowercase hex id`);
+  }
+  return id.slice(0, ID_CHARS);
+}
+
+/** The bridge of a network: "bthb" + the first 11 hex chars of its id. */
+export function bridgeName(networkId: string): string {
+  return `${BERTH_LINK_PREFIX}b${idPart(networkId)}`;
+}
+
+/** The veth pair of an endpoint: host end on the bridge, peer handed to libnetwork as SrcName. */
+export function vethNames(endpointId: string): { host: string; peer: string } {
+  const part = idPart(endpointId);
+  return { host: `${BERTH_LINK_PREFIX}h${part}`, peer: `${BERTH_LINK_PREFIX}c${part}` };
+}
+
+/** A link as reconcile sees it; `kind` is "" for links without one (lo, physical NICs). */
+export type LinkInfo = { name: string; kind: string; master: string | null; up: boolean };
+
+/** Bridges and veth pairs in one network namespace; every method is idempotent. */
+export interface NetPlumbing {
+  /** Makes (or reuses) bridge `name`, with `mtu` and `address` (CIDR) when given, and up. */
+  createBridge(name: string, options: { mtu?: number; address?: string }): Promise<void>;
+  /** Deletes bridge `name`; a missing one is fine. */
+  deleteBridge(name: string): Promise<void>;
+  /** Makes the pair host/peer here, host end on `bridge` and up; repairs a half-made pair. */
+  createVeth(host: string, peer: string, options: { bridge: string; mtu?: number }): Promise<void>;
+  /** Deletes the pair through its host end, wherever the peer is; a missing pair is fine. */
+  deleteVeth(host: string): Promise<void>;
+  linkExists(name: string): Promise<boolean>;
+  /** Links whose names start with `prefix`. */
+  listLinks(prefix: string): Promise<LinkInfo[]>;
+}
+
+// Only the fields we read; `ip -json` prints many more. `link` names a veth's peer while it is in
+// the same netns; once moved away only `link_netnsid`/`link_index` remain.
+const IpLink = z.object({
+  ifname: z.string(),
+  flags: z.array(z.string()),
+  mtu: z.number(),
+  master: z.string().optional(),
+  link: z.string().nullable().optional(),
+  link_netnsid: z.number().optional(),
+  linkinfo: z.object({ info_kind: z.string().optional() }).optional(),
+});
+type IpLink = z.infer<typeof IpLink>;
+
+function kindOf(link: IpLink): string {
+  return link.linkinfo?.info_kind ?? "";
+}
+
+function checkName(name: string, berthOnly: boolean): void {
+  const ok = berthOnly ? BERTH_NAME_REGEXP.test(name) : LINK_NAME_REGEXP.test(name);
+  if (!ok) throw new BackendError(`Cannot use link name "${name}": not a Berth link name`);
+}
+
+/** Plumbing through `ip`; `netns` runs every command as `ip -n <netns> …` (tests use one). */
+export function createIpPlumbing(options: { netns?: string; ip?: string } = {}): NetPlumbing {
+  const binary = options.ip ?? "ip";
+  const prefix = options.netns === undefined ? [] : ["-n", options.netns];
+
+  // Resolves to stdout, or to null when `missingOk` and the link named in the command is absent.
+  async function run(args: string[], missingOk = false): Promise<string | null> {
+    const full = [...prefix, ...args];
+    let out: Deno.CommandOutput;
+    try {
+      out = await new Deno.Command(binary, { args: full, stdin: "null" }).output();
+    } catch (cause) {
+      throw new BackendError(`${binary} ${full.join(" ")}: ${String(cause)}`, { cause });
+    }
+    if (out.success) return new TextDecoder().decode(out.stdout);
+    const stderr = new TextDecoder().decode(out.stderr).trim();
+    if (missingOk && MISSING_LINK_REGEXP.test(stderr)) return null;
+    throw new BackendError(`${binary} ${full.join(" ")}: ${stderr || `exit code ${out.code}`}`);
+  }
+
+  async function links(args: string[]): Promise<IpLink[]> {
+    const stdout = await run(["-json", "-details", "link", "show", ...args], true);
+    if (stdout === null) return [];
+    let json: unknown;
+    try {
+      json = JSON.parse(stdout);
+    } catch (cause) {
+      throw new BackendError(`Cannot read the output of ip link show: ${String(cause)}`, { cause });
+    }
+    const parsed = z.array(IpLink).safeParse(json);
+    if (!parsed.success) {
+      throw new BackendError(`Cannot read the output of ip link show: ${parsed.error.message}`);
+    }
+    return parsed.data;
+  }
+
+  async function find(name: string): Promise<IpLink | null> {
+    return (await links(["dev", name]))[0] ?? null;
+  }
+
+  async function remove(name: string): Promise<void> {
+    await run(["link", "del", "dev", name], true);
+  }
+
+  // The peer counts as ours when it sits beside the host end or has left this netns (a container
+  // holds it between Join and Leave); any other state means a crash left the pair half made.
+  function pairIsWhole(host: IpLink | null, peer: string): host is IpLink {
+    return host !== null && kindOf(host) === "veth" &&
+      (host.link === peer || (host.link == null && host.link_netnsid !== undefined));
+  }
+
+  return {
+    async createBridge(name, { mtu, address }) {
+      checkName(name, true);
+      const existing = await find(name);
+      if (existing !== null && kindOf(existing) !== "bridge") {
+        throw new BackendError(
+          `Cannot create bridge "${name}": a ${kindOf(existing) || "device"} link has that name`,
+        );
+      }
+      const mtuArgs = mtu === undefined ? [] : ["mtu", String(mtu)];
+      if (existing === null) await run(["link", "add", "name", name, ...mtuArgs, "type", "bridge"]);
+      else if (mtu !== undefined && existing.mtu !== mtu) {
+        await run(["link", "set", "dev", name, ...mtuArgs]);
+      }
+      // `replace` succeeds when the address is already there, where `add` says "File exists".
+      if (address !== undefined) await run(["addr", "replace", address, "dev", name]);
+      if (existing === null || !existing.flags.includes("UP")) {
+        await run(["link", "set", "dev", name, "up"]);
+      }
+    },
+
+    async deleteBridge(name) {
+      checkName(name, true);
+      await remove(name);
+    },
+
+    async createVeth(host, peer, { bridge, mtu }) {
+      for (const name of [host, peer, bridge]) checkName(name, true);
+      const mtuArgs = mtu === undefined ? [] : ["mtu", String(mtu)];
+      let existing = await find(host);
+      if (!pairIsWhole(existing, peer)) {
+        // Both names are Berth's and derived from this endpoint's id: whatever holds them is a
+        // leftover of this same endpoint, safe to delete before starting over.
+        if (existing !== null) await remove(host);
+        await remove(peer);
+        // One command, so a missing bridge fails before anything exists: no half pair behind.
+        const add = ["link", "add", "name", host, ...mtuArgs, "master", bridge, "up"];
+        await run([...add, "type", "veth", "peer", "name", peer, ...mtuArgs]);
+        existing = await find(host);
+        if (existing === null) {
+          throw new BackendError(`Cannot find veth "${host}" after creating it`);
+        }
+      }
+      const wrongMtu = mtu !== undefined && existing.mtu !== mtu;
+      if (existing.master !== bridge || !existing.flags.includes("UP") || wrongMtu) {
+        await run(["link", "set", "dev", host, ...mtuArgs, "master", bridge, "up"]);
+      }
+      if (wrongMtu && existing.link === peer) await run(["link", "set", "dev", peer, ...mtuArgs]);
+    },
+
+    async deleteVeth(host) {
+      checkName(host, true);
+      await remove(host);
+    },
+
+    async linkExists(name) {
+      checkName(name, false);
+      return (await find(name)) !== null;
+    },
+
+    async listLinks(namePrefix) {
+      return (await links([]))
+        .filter((link) => link.ifname.startsWith(namePrefix))
+        .map((link) => ({
+          name: link.ifname,
+          kind: kindOf(link),
+          master: link.master ?? null,
+          up: link.flags.includes("UP"),
+        }));
+    },
+  };
+}
