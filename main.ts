@@ -1,6 +1,6 @@
 // Berth's command line: parse flags, wire the pieces, run one subcommand.
 // The only place that chooses implementations (file store, local directory backend, socket).
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { createLocalDirBackend } from "./src/backends/local_dir.ts";
 import { createEngine, type Engine } from "./src/engine/engine.ts";
@@ -153,7 +153,12 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
   try {
     const store = await openFileStore({ dir: join(stateDir, "log"), warn });
     const backend = createLocalDirBackend(join(stateDir, "volumes"));
-    const plumbing = createIpPlumbing(options.netns === undefined ? {} : { netns: options.netns });
+    // The alias on every link Berth makes: which state dir (so which Berth) it belongs to.
+    const owner = `berth:${resolve(stateDir)}`;
+    const plumbing = createIpPlumbing({
+      owner,
+      ...(options.netns === undefined ? {} : { netns: options.netns }),
+    });
     const effects = {
       volume: createVolumeEffects(backend),
       pool: NO_EFFECTS,
@@ -164,8 +169,12 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
     for (const { actor, events } of await engine.reconcile()) {
       warn(`reconciled ${actor} with the host: recorded ${events.join(", ")}`);
     }
-    await reportOrphans(engine, plumbing, options.repairOrphans ?? false, warn);
-    const networks = createNetworkService(engine, { bridgeName, vethNames });
+    await reportOrphans(engine, plumbing, { owner, repair: options.repairOrphans ?? false }, warn);
+    const networks = createNetworkService(engine, {
+      bridgeName,
+      vethNames,
+      exists: (name) => plumbing.linkExists(name),
+    });
     const ipam = createIpamService(
       engine,
       options.poolRange ?? parseCidr(DEFAULT_POOL_RANGE),
@@ -196,11 +205,11 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
 async function reportOrphans(
   engine: Engine,
   plumbing: NetPlumbing,
-  repair: boolean,
+  options: { owner: string; repair: boolean },
   warn: (message: string) => void,
 ) {
   try {
-    for (const link of await sweepOrphanLinks(engine, plumbing, repair)) {
+    for (const link of await sweepOrphanLinks(engine, plumbing, options)) {
       warn(
         `${link.kind} ${link.name} has Berth's name but no network or endpoint owns it: ` +
           (link.removed ? "removed" : "left alone (--reconcile=repair removes it)"),

@@ -36,7 +36,14 @@ export function vethNames(endpointId: string): { host: string; peer: string } {
 }
 
 /** A link as reconcile sees it; `kind` is "" for links without one (lo, physical NICs). */
-export type LinkInfo = { name: string; kind: string; master: string | null; up: boolean };
+export type LinkInfo = {
+  name: string;
+  kind: string;
+  master: string | null;
+  up: boolean;
+  /** The link's alias: the owner tag of the Berth that made it, or null. */
+  owner: string | null;
+};
 
 /** Bridges and veth pairs in one network namespace; every method is idempotent. */
 export interface NetPlumbing {
@@ -63,6 +70,7 @@ const IpLink = z.object({
   link: z.string().nullable().optional(),
   link_netnsid: z.number().optional(),
   linkinfo: z.object({ info_kind: z.string().optional() }).optional(),
+  ifalias: z.string().optional(),
 });
 type IpLink = z.infer<typeof IpLink>;
 
@@ -75,9 +83,16 @@ function checkName(name: string, berthOnly: boolean): void {
   if (!ok) throw new BackendError(`Cannot use link name "${name}": not a Berth link name`);
 }
 
-/** Plumbing through `ip`; `netns` runs every command as `ip -n <netns> …` (tests use one). */
-export function createIpPlumbing(options: { netns?: string; ip?: string } = {}): NetPlumbing {
+/**
+ * Plumbing through `ip`; `netns` runs every command as `ip -n <netns> …` (tests use one). `owner`
+ * is written as the alias of every bridge and host veth made, so that reconcile can tell this
+ * Berth's links from another Berth's on the same host.
+ */
+export function createIpPlumbing(
+  options: { netns?: string; ip?: string; owner?: string } = {},
+): NetPlumbing {
   const binary = options.ip ?? "ip";
+  const owner = options.owner;
   const prefix = options.netns === undefined ? [] : ["-n", options.netns];
 
   // Resolves to stdout, or to null when `missingOk` and the link named in the command is absent.
@@ -115,6 +130,13 @@ export function createIpPlumbing(options: { netns?: string; ip?: string } = {}):
     return (await links(["dev", name]))[0] ?? null;
   }
 
+  // `ip link add … alias` is accepted but not applied (iproute2 6.1), hence a second command.
+  async function tag(name: string, link: IpLink | null): Promise<void> {
+    if (owner !== undefined && link?.ifalias !== owner) {
+      await run(["link", "set", "dev", name, "alias", owner]);
+    }
+  }
+
   async function remove(name: string): Promise<void> {
     await run(["link", "del", "dev", name], true);
   }
@@ -142,6 +164,7 @@ export function createIpPlumbing(options: { netns?: string; ip?: string } = {}):
       }
       // `replace` succeeds when the address is already there, where `add` says "File exists".
       if (address !== undefined) await run(["addr", "replace", address, "dev", name]);
+      await tag(name, existing);
       if (existing === null || !existing.flags.includes("UP")) {
         await run(["link", "set", "dev", name, "up"]);
       }
@@ -174,6 +197,7 @@ export function createIpPlumbing(options: { netns?: string; ip?: string } = {}):
         await run(["link", "set", "dev", host, ...mtuArgs, "master", bridge, "up"]);
       }
       if (wrongMtu && existing.link === peer) await run(["link", "set", "dev", peer, ...mtuArgs]);
+      await tag(host, existing);
     },
 
     async deleteVeth(host) {
@@ -194,6 +218,7 @@ export function createIpPlumbing(options: { netns?: string; ip?: string } = {}):
           kind: kindOf(link),
           master: link.master ?? null,
           up: link.flags.includes("UP"),
+          owner: link.ifalias ?? null,
         }));
     },
   };

@@ -253,10 +253,22 @@ function isUnborn(actor: Actor): boolean {
   return String(actor.snapshot.value) === splitActorId(actor.id).kind.machine.config.initial;
 }
 
+/** What each intent does, as the start of a failure message: `Cannot <this> "<name>": why`. */
+const INTENT_PHRASES: Record<Intent["type"], string> = {
+  "intent.create": "create volume",
+  "intent.mount": "mount volume",
+  "intent.unmount": "unmount volume",
+  "intent.remove": "remove volume",
+  "intent.bridge.create": "create the bridge of network",
+  "intent.bridge.delete": "delete the bridge of network",
+  "intent.veth.create": "create the veth pair of endpoint",
+  "intent.veth.delete": "delete the veth pair of endpoint",
+};
+
 function explainFailure(actor: Actor, intent: Intent, outcome: EventFields): string {
-  const verb = intent.type.replace(/^intent\./, "");
   const { kindName, name } = splitActorId(actor.id);
-  return `Cannot ${verb} ${kindName} "${name}": ${String(outcome.reason)}`;
+  const shown = kindName === "volume" ? name : name.slice(0, 12);
+  return `Cannot ${INTENT_PHRASES[intent.type]} "${shown}": ${String(outcome.reason)}`;
 }
 
 function capitalize(actorId: string): string {

@@ -45,6 +45,8 @@ export type NetworkService = {
 export type LinkNames = {
   bridgeName(networkId: string): string;
   vethNames(endpointId: string): { host: string; peer: string };
+  /** Whether a link of that name is in Berth's own namespace (not moved into a container). */
+  exists(name: string): Promise<boolean>;
 };
 
 const short = (id: string) => id.slice(0, 12);
@@ -54,10 +56,20 @@ export function createNetworkService(engine: Engine, names: LinkNames): NetworkS
   async function network(networkId: string): Promise<NetworkContext> {
     return (await engine.read(`network/${networkId}`)).context as NetworkContext;
   }
-  function endpointsOf(networkId: string): number {
+  function endpointsOf(networkId: string) {
     return engine.list("endpoint")
-      .filter(([, snapshot]) => (snapshot.context as EndpointContext).networkId === networkId)
-      .length;
+      .filter(([, snapshot]) => (snapshot.context as EndpointContext).networkId === networkId);
+  }
+  // dockerd sends DeleteNetwork only once it has no endpoint left on the network, so an endpoint
+  // Berth still has lost its Leave or DeleteEndpoint while Berth was down (dockerd gives up after
+  // 15 s). Its peer is then back here, or was never made: remove it, or the bridge leaks forever.
+  // One whose peer is still inside a container is really in use: that one refuses the delete.
+  async function dropAbandoned(networkId: string) {
+    for (const [id, snapshot] of endpointsOf(networkId)) {
+      const { peer, plumbed } = snapshot.context as EndpointContext;
+      if (plumbed && !await names.exists(peer)) continue;
+      await ignoreNotFound(engine.dispatch(id, { type: "endpoint.delete" }));
+    }
   }
   return {
     async createNetwork(request) {
@@ -82,9 +94,10 @@ export function createNetworkService(engine: Engine, names: LinkNames): NetworkS
       });
     },
     async deleteNetwork(networkId) {
+      await dropAbandoned(networkId);
       await ignoreNotFound(engine.dispatch(`network/${networkId}`, () => ({
         type: "network.delete",
-        endpoints: endpointsOf(networkId),
+        endpoints: endpointsOf(networkId).length,
       })));
     },
     async createEndpoint(networkId, endpointId, address, mac) {

@@ -7,12 +7,17 @@ import type { Engine } from "./engine.ts";
 
 export type OrphanReport = { name: string; kind: string; removed: boolean }[];
 
-/** Finds Berth-named links no actor owns; with `repair`, deletes them. Touches nothing else. */
+/**
+ * Finds Berth-named links no actor owns; with `repair`, deletes them. Links tagged by another
+ * Berth (another state dir on this host) are that Berth's business and are skipped; untagged ones
+ * are debris of a crash between making a link and tagging it. Nothing else is touched.
+ */
 export async function sweepOrphanLinks(
   engine: Engine,
   plumbing: NetPlumbing,
-  repair: boolean,
+  options: { owner: string; repair: boolean },
 ): Promise<OrphanReport> {
+  const { owner, repair } = options;
   const owned = new Set<string>();
   for (const [, snapshot] of engine.list("network")) {
     owned.add((snapshot.context as NetworkContext).bridge);
@@ -25,6 +30,7 @@ export async function sweepOrphanLinks(
   const report: OrphanReport = [];
   for (const link of await plumbing.listLinks(BERTH_LINK_PREFIX)) {
     if (owned.has(link.name)) continue;
+    if (link.owner !== null && link.owner !== owner) continue;
     // A veth peer goes with its host end; deleting the host end is enough.
     if (repair && link.kind === "bridge") await plumbing.deleteBridge(link.name);
     else if (repair && link.kind === "veth") await plumbing.deleteVeth(link.name);

@@ -95,7 +95,7 @@ netTest(
     }
     assert.equal(await plumbing.linkExists(name), true);
     assert.deepEqual(await plumbing.listLinks(BERTH_LINK_PREFIX), [
-      { name, kind: "bridge", master: null, up: true },
+      { name, kind: "bridge", master: null, up: true, owner: null },
     ]);
     const [info] = JSON.parse(await ip("-n", a.name, "-json", "addr", "show", "dev", name));
     assert.equal(info.mtu, 1400);
@@ -143,6 +143,7 @@ netTest("createVeth connects two endpoints through a bridge; deletes leave nothi
         kind: "veth",
         master: bridge,
         up: true,
+        owner: null,
       });
     }
     // .ci/run installs busybox-static, not iputils-ping; both pings take -c and -W.

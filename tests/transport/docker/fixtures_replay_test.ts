@@ -139,5 +139,5 @@ Deno.test("Berth answers the volume traffic recorded from dockerd 20.10 as docke
   } finally {
     await berth[Symbol.asyncDispose]();
   }
-  assert.deepEqual(berth.errors, []);
+  assert.deepEqual(berth.problems(), []);
 });

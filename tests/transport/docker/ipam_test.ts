@@ -124,7 +124,7 @@ Deno.test("plugin socket serves IPAM as dockerd drives it for a network", async 
     });
     assert.match(String(notOut.body.Error), /it is not in use/);
   });
-  assert.deepEqual(berth.errors, []);
+  assert.deepEqual(berth.problems(), []);
 });
 
 Deno.test("plugin socket never hands out one address twice under 100 concurrent requests", async () => {

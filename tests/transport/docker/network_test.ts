@@ -114,7 +114,7 @@ Deno.test({
       {},
       "idempotent",
     );
-    assert.deepEqual(berth.errors.filter((e) => !e.includes("stray")), []);
+    assert.deepEqual(berth.problems(), []);
   },
 });
 
@@ -178,6 +178,9 @@ Deno.test({
     await ip("-n", host.name, "link", "del", bridge!);
     await ip("-n", host.name, "link", "add", "bthb00000000000", "type", "bridge");
     await ip("-n", host.name, "link", "add", "other0", "type", "bridge");
+    // Another Berth's live bridge (another state dir) on the same host: never ours to touch.
+    await ip("-n", host.name, "link", "add", "bthb11111111111", "type", "bridge");
+    await ip("-n", host.name, "link", "set", "dev", "bthb11111111111", "alias", "berth:/elsewhere");
     {
       await using berth = await startInProcess(dir.path, { netns: host.name });
       assert.ok((await links(host.name)).includes(bridge!), "the lost bridge is back");
@@ -192,10 +195,16 @@ Deno.test({
     {
       await using berth = await startInProcess(dir.path, { netns: host.name, repairOrphans: true });
       assert.ok(berth.errors.some((e) => /bthb00000000000 .*removed/.test(e)));
+      assert.ok(!berth.errors.some((e) => e.includes("bthb11111111111")), berth.errors.join("\n"));
     }
+    assert.match(
+      await ip("-n", host.name, "link", "show", bridge!),
+      /alias berth:\//,
+      "ours is tagged",
+    );
     assert.deepEqual(
       await links(host.name),
-      [bridge!, "lo", "other0"].sort(),
+      [bridge!, "bthb11111111111", "lo", "other0"].sort(),
       "others' links untouched",
     );
   },

@@ -135,7 +135,7 @@ Deno.test("plugin socket answers every VolumeDriver call as the protocol says", 
       assert.deepEqual(reply.body, { Err: 'Volume "nope" not found' }, method);
     }
   });
-  assert.deepEqual(berth.errors, []);
+  assert.deepEqual(berth.problems(), []);
 });
 
 Deno.test("plugin socket refuses bad input with 400 and leaves nothing behind", async (t) => {
