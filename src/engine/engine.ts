@@ -25,7 +25,7 @@ export type EngineOptions = {
 };
 
 /** An event, or how to choose it from the actor's snapshot when its turn comes. */
-export type Decision = EventFields | ((snapshot: AnyMachineSnapshot) => EventFields);
+export type Decision = EventFields | ((snapshot: AnyMachineSnapshot) => EventFields | null);
 
 /** What reconcile found and recorded, one line per repaired actor. */
 export type ReconcileReport = { actor: string; events: string[] }[];
@@ -131,6 +131,8 @@ export function createEngine(options: EngineOptions): Engine {
     const { kind } = splitActorId(actor.id);
     if (actor.snapshot.status === "done") actor.snapshot = initialSnapshot(actor.id);
     const fields = typeof decision === "function" ? decision(actor.snapshot) : decision;
+    // null: the decision found nothing to do (a resent request already carried out).
+    if (fields === null) return { snapshot: actor.snapshot, durable: actor.durable };
     const event = { ...fields, at: clock() };
     effectsFor(actor.id).check(actor.id, event);
     if (kind.isNoop(actor.snapshot, event)) {

@@ -53,6 +53,19 @@ export function createIpamService(engine: Engine, range: Cidr, prefix: number): 
     }));
   }
 
+  // The same explicit pool, asked for again before any address or network used it: dockerd
+  // resending a RequestPool whose answer a crash lost. Answer it again instead of refusing.
+  function isResent(request: PoolRequest, cidr: string): boolean {
+    const pool = engine.list("pool").find(([id]) => id === poolActor(cidr))?.[1];
+    if (!pool) return false;
+    const context = pool.context as PoolContext;
+    const claimed = engine.list("network")
+      .some(([, network]) => (network.context as { pool: string | null }).pool === cidr);
+    return !claimed && Object.keys(context.addresses).length === 0 &&
+      context.space === request.space &&
+      JSON.stringify(context.options) === JSON.stringify(request.options);
+  }
+
   function choose(request: PoolRequest): Cidr {
     if (request.v6) {
       throw new InvalidRequestError("Cannot request an IPv6 pool: Berth hands out IPv4 only");
@@ -75,6 +88,7 @@ export function createIpamService(engine: Engine, range: Cidr, prefix: number): 
       return free;
     }
     const wanted = parse(() => parseCidr(request.pool));
+    if (isResent(request, formatCidr(wanted))) return wanted;
     const clash = taken.find((pool) => overlaps(pool.cidr, wanted));
     if (clash) {
       throw new IllegalStateError(
@@ -89,6 +103,7 @@ export function createIpamService(engine: Engine, range: Cidr, prefix: number): 
       return oneAtATime(async () => {
         const cidr = choose(request);
         const poolId = formatCidr(cidr);
+        if (request.pool !== "" && isResent(request, poolId)) return { poolId, pool: poolId };
         await engine.dispatch(poolActor(poolId), {
           type: "pool.request",
           cidr: poolId,
@@ -99,7 +114,12 @@ export function createIpamService(engine: Engine, range: Cidr, prefix: number): 
       });
     },
     async releasePool(poolId) {
-      await engine.dispatch(poolActor(poolId), { type: "pool.release" });
+      // dockerd resends a release whose answer a crash lost: an unknown pool is already released.
+      try {
+        await engine.dispatch(poolActor(poolId), { type: "pool.release" });
+      } catch (error) {
+        if (!(error instanceof NotFoundError)) throw error;
+      }
     },
     async requestAddress(poolId, address, role) {
       let chosen = 0;
@@ -109,6 +129,12 @@ export function createIpamService(engine: Engine, range: Cidr, prefix: number): 
         const context = snapshot.context as PoolContext;
         const cidr = parseCidr(context.cidr);
         length = cidr.prefix;
+        // A pool has one gateway: a second gateway request is dockerd resending a lost answer.
+        const gateway = Object.entries(context.addresses).find(([, held]) => held === "gateway");
+        if (role === "gateway" && gateway && (address === "" || gateway[0] === address)) {
+          chosen = parseIp(gateway[0]);
+          return null;
+        }
         chosen = address === "" ? pickLowest(cidr, context) : pickGiven(cidr, address);
         return { type: "pool.address.reserve", address: formatIp(chosen), role };
       });
@@ -116,10 +142,14 @@ export function createIpamService(engine: Engine, range: Cidr, prefix: number): 
     },
     async releaseAddress(poolId, address) {
       const ip = parse(() => parseIp(address.split("/")[0]!));
-      await engine.dispatch(poolActor(poolId), {
-        type: "pool.address.release",
-        address: formatIp(ip),
-      });
+      try {
+        await engine.dispatch(poolActor(poolId), (snapshot) => {
+          const held = Object.hasOwn((snapshot.context as PoolContext).addresses, formatIp(ip));
+          return held ? { type: "pool.address.release", address: formatIp(ip) } : null;
+        });
+      } catch (error) {
+        if (!(error instanceof NotFoundError)) throw error;
+      }
     },
   };
 }

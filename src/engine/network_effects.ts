@@ -28,14 +28,17 @@ export function createNetworkEffects(plumbing: NetPlumbing): Effects {
       const { bridge } = snapshot.context as NetworkContext;
       const present = await plumbing.linkExists(bridge);
       switch (String(snapshot.value)) {
-        // Creating the bridge is idempotent: finish the job rather than guess how far it got.
+        // Never answered (effect.succeeded is logged before the reply): undo it. dockerd either
+        // resends CreateNetwork, which starts over, or gave up and will never delete it.
         case "creating":
+          if (present) await plumbing.deleteBridge(bridge);
+          return [failed(`${INTERRUPTED} before the bridge was answered`)];
         case "repairing":
           return present ? [{ type: "effect.succeeded" }] : [failed(`bridge ${bridge} missing`)];
+        // Asked for and logged: finish it; a resent DeleteNetwork then finds nothing to do.
         case "deleting":
-          return present
-            ? [failed(`bridge ${bridge} still there`)]
-            : [{ type: "effect.succeeded" }];
+          if (present) await plumbing.deleteBridge(bridge);
+          return [{ type: "effect.succeeded" }];
         case "ready":
         case "broken":
           return present
@@ -69,7 +72,12 @@ export function createEndpointEffects(plumbing: NetPlumbing): Effects {
       }
     },
     async reconcile(_actorId, snapshot) {
-      return endpointDrift(snapshot, await hostVethPresent(plumbing, snapshot));
+      const present = await hostVethPresent(plumbing, snapshot);
+      // An interrupted DeleteEndpoint is finished: dockerd forgets the endpoint either way.
+      if (present && String(snapshot.value) === "deleting") {
+        await plumbing.deleteVeth((snapshot.context as EndpointContext).host);
+      }
+      return endpointDrift(snapshot, present);
     },
   };
 }
@@ -86,7 +94,7 @@ function endpointDrift(snapshot: AnyMachineSnapshot, present: boolean): EventFie
     case "joining":
       return present ? [{ type: "effect.succeeded" }] : [failed(`${INTERRUPTED} before the veth`)];
     case "deleting":
-      return present ? [failed(`veth ${host} still there`)] : [{ type: "effect.succeeded" }];
+      return [{ type: "effect.succeeded" }];
     case "joined":
       return present ? [] : [{ type: "endpoint.veth.lost", reason: `veth ${host} is gone` }];
     default:

@@ -183,15 +183,15 @@ function requestAddress(state: State, a: Answer) {
 function releaseAddress(state: State, a: Answer) {
   const { PoolID, Address } = a.sent as { PoolID: string; Address: string };
   const held = state.pools.get(PoolID);
-  if (!held) return assertRefused(a, `"${PoolID}"`, true);
-  assert.ok(held.delete(parseIp(Address)), `${a.where}: a bare IP that Berth handed out`);
+  // Releases are idempotent (dockerd resends one whose answer a crash lost): an unknown pool or
+  // address is already released.
+  if (held) assert.ok(held.delete(parseIp(Address)), `${a.where}: a bare IP that Berth handed out`);
   assertOk(a, {});
 }
 
 function releasePool(state: State, a: Answer) {
-  const id = String(a.sent.PoolID);
-  if (!state.pools.delete(id)) return assertRefused(a, `"${id}"`, true);
-  assertOk(a, {});
+  state.pools.delete(String(a.sent.PoolID));
+  assertOk(a, {}); // idempotent, as releaseAddress
 }
 
 async function createNetwork(state: State, a: Answer) {
