@@ -114,19 +114,24 @@ export function berthDenoFlags(): string[] {
   return (Deno.env.get("BERTH_BENCH_DENO_FLAGS") ?? "").split(/\s+/).filter((flag) => flag !== "");
 }
 
-/** Starts `deno run main.ts serve` on `socket` and `stateDir`. */
+/**
+ * Starts `deno run main.ts serve` on `socket` and `stateDir`. With `name`, Berth is started as
+ * dockerd's legacy plugin `--name NAME`; `socket` must then be /run/docker/plugins/NAME.sock.
+ */
 export function spawnBerth(
   tracker: ProcessTracker,
-  options: { socket: string; stateDir: string; label?: string },
+  options: { socket: string; stateDir: string; label?: string; name?: string },
 ): ServerProcess {
+  const where = options.name === undefined
+    ? ["--socket", options.socket]
+    : ["--name", options.name];
   const args = [
     "run",
     ...berthDenoFlags(),
     "--allow-all",
     MAIN,
     "serve",
-    "--socket",
-    options.socket,
+    ...where,
     "--state-dir",
     options.stateDir,
   ];

@@ -29,7 +29,15 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)] ?? NaN;
 }
 
-export function throughputTable(rows: ThroughputRow[]): string {
+/** `docker run` wall times on one network, in milliseconds, in the order they ran. */
+export type DockerRunRow = { network: string; driver: string; ms: number[] };
+
+/** A column that turns calls/s into units/s (`pairs/s` = calls/s ÷ 2). */
+export type UnitColumn = { label: string; callsPerUnit: number };
+
+export function throughputTable(rows: ThroughputRow[], unit?: UnitColumn): string {
+  const units = (phase: PhaseResult) =>
+    unit === undefined ? [] : [fixed(phase.calls / unit.callsPerUnit / phase.seconds)];
   return table(
     [
       "server",
@@ -39,6 +47,7 @@ export function throughputTable(rows: ThroughputRow[]): string {
       "errors",
       "seconds",
       "calls/s",
+      ...(unit === undefined ? [] : [unit.label]),
       "records/s",
       "records/call",
       "p50 µs",
@@ -55,6 +64,7 @@ export function throughputTable(rows: ThroughputRow[]): string {
       String(phase.errors),
       fixed(phase.seconds, 2),
       fixed(phase.calls / phase.seconds),
+      ...units(phase),
       records === null ? "–" : fixed(records / phase.seconds),
       records === null ? "–" : fixed(records / phase.calls, 2),
       fixed(percentile(phase.latenciesUs, 50)),
@@ -62,6 +72,28 @@ export function throughputTable(rows: ThroughputRow[]): string {
       fixed(phase.latenciesUs.at(-1) ?? NaN),
       fixed((serverCpu * 1e6) / phase.calls),
       fixed((clientCpu * 1e6) / phase.calls),
+    ]),
+  );
+}
+
+function versus(value: number, reference: number): string {
+  const delta = value - reference;
+  return `${delta < 0 ? "−" : "+"}${fixed(Math.abs(delta))} ms (${fixed(value / reference, 2)}×)`;
+}
+
+export function dockerRunTable(rows: DockerRunRow[]): string {
+  const reference = rows.find((row) => row.driver === "Docker bridge");
+  return table(
+    ["network", "driver", "runs", "median ms", "p90 ms", "min ms", "max ms", "median vs bridge"],
+    rows.map((row) => [
+      row.network,
+      row.driver,
+      String(row.ms.length),
+      fixed(median(row.ms)),
+      fixed(percentile(Float64Array.from(row.ms).sort(), 90)),
+      fixed(Math.min(...row.ms)),
+      fixed(Math.max(...row.ms)),
+      reference === undefined ? "–" : versus(median(row.ms), median(reference.ms)),
     ]),
   );
 }

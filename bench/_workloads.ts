@@ -18,7 +18,7 @@ export type PhaseResult = {
 export type PhaseLength = { seconds: number } | { unitsPerClient: number };
 
 /** One unit of work of one client (a cycle, a pair), made of timed and checked calls. */
-type Unit = (call: TimedCall, client: number, iteration: number) => Promise<void>;
+export type Unit = (call: TimedCall, client: number, iteration: number) => Promise<void>;
 type TimedCall = (
   method: string,
   body: unknown,
