@@ -8,6 +8,19 @@ import { z } from "zod";
 export const POOL_MACHINE_VERSION = 1;
 
 const at = z.number().int().nonnegative();
+const IPV4_REGEXP = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+const ipv4 = z.string().regex(IPV4_REGEXP, "must be a dotted IPv4 address");
+
+/** An IPv4 address as a number; events carry addresses the engine already checked. */
+export function ipNumber(address: string): number {
+  const [, a, b, c, d] = IPV4_REGEXP.exec(address) ?? [];
+  return ((Number(a) << 24) | (Number(b) << 16) | (Number(c) << 8) | Number(d)) >>> 0;
+}
+
+function holder(context: PoolContext, address: string): AddressRole | undefined {
+  const n = ipNumber(address);
+  return context.addresses.find(([held]) => held === n)?.[1];
+}
 export const AddressRole = z.enum(["gateway", "endpoint", "aux"]);
 export type AddressRole = z.infer<typeof AddressRole>;
 
@@ -19,8 +32,8 @@ export const PoolEvent = z.discriminatedUnion("type", [
     options: z.record(z.string(), z.string()),
     at,
   }),
-  z.object({ type: z.literal("pool.address.reserve"), address: z.string(), role: AddressRole, at }),
-  z.object({ type: z.literal("pool.address.release"), address: z.string(), at }),
+  z.object({ type: z.literal("pool.address.reserve"), address: ipv4, role: AddressRole, at }),
+  z.object({ type: z.literal("pool.address.release"), address: ipv4, at }),
   z.object({ type: z.literal("pool.release"), at }),
 ]);
 export type PoolEvent = z.infer<typeof PoolEvent>;
@@ -31,8 +44,12 @@ export type PoolContext = {
   cidr: string;
   space: string;
   options: Record<string, string>;
-  /** Bare IP → what holds it. */
-  addresses: Record<string, AddressRole>;
+  /**
+   * What is handed out: [address as a 32-bit number, what holds it]. A list of numbers, not a
+   * record keyed by address: each event copies it, and a big record (a network with hundreds of
+   * containers) is slow to copy and to delete from, while a list of numbers stays cheap.
+   */
+  addresses: [number, AddressRole][];
   createdAt: number;
 };
 
@@ -41,11 +58,11 @@ export const poolMachine = setup({
   guards: {
     isFree: ({ context, event }) => {
       assertEvent(event, "pool.address.reserve");
-      return !Object.hasOwn(context.addresses, event.address);
+      return holder(context, event.address) === undefined;
     },
     isHeld: ({ context, event }) => {
       assertEvent(event, "pool.address.release");
-      return Object.hasOwn(context.addresses, event.address);
+      return holder(context, event.address) !== undefined;
     },
   },
   actions: {
@@ -55,13 +72,12 @@ export const poolMachine = setup({
     }),
     reserve: assign(({ context, event }) => {
       assertEvent(event, "pool.address.reserve");
-      return { addresses: { ...context.addresses, [event.address]: event.role } };
+      return { addresses: [...context.addresses, [ipNumber(event.address), event.role]] };
     }),
     release: assign(({ context, event }) => {
       assertEvent(event, "pool.address.release");
-      const addresses = { ...context.addresses };
-      delete addresses[event.address];
-      return { addresses };
+      const n = ipNumber(event.address);
+      return { addresses: context.addresses.filter(([held]) => held !== n) };
     }),
   },
 }).createMachine({
@@ -72,7 +88,7 @@ export const poolMachine = setup({
     cidr: "",
     space: "",
     options: {},
-    addresses: {},
+    addresses: [],
     createdAt: 0,
   }),
   initial: "absent",
@@ -102,12 +118,12 @@ export function poolIsNoop(): boolean {
 
 /** Explains, for a caller, why `snapshot.can(event)` said no. */
 export function poolRefusal(snapshot: PoolSnapshot, event: PoolEvent): string {
-  const { name, addresses } = snapshot.context;
+  const { name } = snapshot.context;
   switch (event.type) {
     case "pool.address.reserve": {
-      const holder = addresses[event.address];
+      const role = holder(snapshot.context, event.address);
       return `Cannot reserve address "${event.address}" in pool "${name}": already in use` +
-        (holder ? ` (${holder})` : "");
+        (role ? ` (${role})` : "");
     }
     case "pool.address.release":
       return `Cannot release address "${event.address}" in pool "${name}": it is not in use`;

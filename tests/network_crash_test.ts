@@ -471,7 +471,9 @@ async function replayAndCycleAgain(
   try {
     for (const kind of ["network", "endpoint", "pool"] as const) {
       for (const [id, snapshot] of berth.engine.list(kind)) {
-        const addresses = kind === "pool" ? Object.keys(snapshot.context.addresses) : [];
+        const addresses = kind === "pool"
+          ? (snapshot.context.addresses as [number, string][]).map(([n, role]) => `${n}:${role}`)
+          : [];
         // Known limit: a pool whose RequestPool dockerd gave up on stays until the same request
         // comes again (an identical RequestPool is answered with it); the new cycle below asks
         // for the same subnet and must get it, and then releases it.

@@ -61,7 +61,7 @@ export function createIpamService(engine: Engine, range: Cidr, prefix: number): 
     const context = pool.context as PoolContext;
     const claimed = engine.list("network")
       .some(([, network]) => (network.context as { pool: string | null }).pool === cidr);
-    return !claimed && Object.keys(context.addresses).length === 0 &&
+    return !claimed && context.addresses.length === 0 &&
       context.space === request.space &&
       JSON.stringify(context.options) === JSON.stringify(request.options);
   }
@@ -130,9 +130,9 @@ export function createIpamService(engine: Engine, range: Cidr, prefix: number): 
         const cidr = parseCidr(context.cidr);
         length = cidr.prefix;
         // A pool has one gateway: a second gateway request is dockerd resending a lost answer.
-        const gateway = Object.entries(context.addresses).find(([, held]) => held === "gateway");
-        if (role === "gateway" && gateway && (address === "" || gateway[0] === address)) {
-          chosen = parseIp(gateway[0]);
+        const gateway = context.addresses.find(([, held]) => held === "gateway");
+        if (role === "gateway" && gateway && (address === "" || formatIp(gateway[0]) === address)) {
+          chosen = gateway[0];
           return null;
         }
         chosen = address === "" ? pickLowest(cidr, context) : pickGiven(cidr, address);
@@ -144,7 +144,7 @@ export function createIpamService(engine: Engine, range: Cidr, prefix: number): 
       const ip = parse(() => parseIp(address.split("/")[0]!));
       try {
         await engine.dispatch(poolActor(poolId), (snapshot) => {
-          const held = Object.hasOwn((snapshot.context as PoolContext).addresses, formatIp(ip));
+          const held = (snapshot.context as PoolContext).addresses.some(([n]) => n === ip);
           return held ? { type: "pool.address.release", address: formatIp(ip) } : null;
         });
       } catch (error) {
@@ -155,7 +155,7 @@ export function createIpamService(engine: Engine, range: Cidr, prefix: number): 
 }
 
 function pickLowest(cidr: Cidr, context: PoolContext): number {
-  const taken = new Set(Object.keys(context.addresses).map(parseIp));
+  const taken = new Set(context.addresses.map(([n]) => n));
   const ip = lowestFree(cidr, taken);
   if (ip === null) {
     throw new IllegalStateError(`Cannot request address: pool "${context.cidr}" is full`);

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { poolMachine, poolRefusal, type PoolSnapshot } from "../../machines/pool_machine.ts";
+import {
+  ipNumber,
+  poolMachine,
+  poolRefusal,
+  type PoolSnapshot,
+} from "../../machines/pool_machine.ts";
 import { given } from "../helpers/given.ts";
 
 const input = { name: "198.18.7.0/24" };
@@ -29,7 +34,7 @@ Deno.test("poolMachine in absent", async (t) => {
   await t.step("accepts pool.request: active, nothing handed out", () => {
     given(poolMachine, input, []).when(request(5)).then({
       state: "active",
-      context: { cidr: "198.18.7.0/24", space: "BerthLocal", addresses: {}, createdAt: 5 },
+      context: { cidr: "198.18.7.0/24", space: "BerthLocal", addresses: [], createdAt: 5 },
     });
   });
   for (const event of [reserve("198.18.7.2"), release("198.18.7.2"), releasePool()]) {
@@ -43,7 +48,9 @@ Deno.test("poolMachine in active", async (t) => {
   await t.step("pool.address.reserve of a free address hands it out with its role", () => {
     given(poolMachine, input, ACTIVE).when(reserve("198.18.7.2")).then({
       state: "active",
-      context: { addresses: { "198.18.7.1": "gateway", "198.18.7.2": "endpoint" } },
+      context: {
+        addresses: [[ipNumber("198.18.7.1"), "gateway"], [ipNumber("198.18.7.2"), "endpoint"]],
+      },
     });
   });
   await t.step("refuses pool.address.reserve of an address already out, naming its holder", () => {
@@ -83,4 +90,10 @@ Deno.test("poolMachine in gone refuses everything", () => {
   for (const event of [request(), reserve("198.18.7.2"), release("198.18.7.1"), releasePool()]) {
     assert.equal(snapshot.can(event), false, event.type);
   }
+});
+
+Deno.test("ipNumber reads a dotted address as the 32-bit number IPAM uses", () => {
+  assert.equal(ipNumber("198.18.7.1"), 0xc6120701);
+  assert.equal(ipNumber("255.255.255.255"), 0xffffffff);
+  assert.equal(ipNumber("0.0.0.0"), 0);
 });
