@@ -69,7 +69,6 @@ const N1 = "89dcf49cff13532d1a1c2db4a8159cec3fb2e41d49dad187208e2c20b1b2e64b";
 const N2 = "0c39fbf6de0d9888bb7b3691b7718371c78c10b659e94823d4b4e158a0b0af0e";
 const K1 = "1ae0b12bbd16669a7581673b97641e63c26d82bb76f653542a004b1d54fdb527";
 const K2 = "2bc3b097d813aa1057d3ec8121400454bf4fcc49ba9a56c80d73135ab67fe59b";
-const NETK = "20d59a54cb8f91793c4b33221a0fac86aaef56bd02bd251380d4e4f712e3aac9";
 /**
  * In recorded order. 22, 27, 40b and 40c recorded no traffic: "ping" stands for 22, "kill" for
  * 40b/40c; "restart" is where 40d restarted the plugin, inside dockerd's retry of k1's Leave.
