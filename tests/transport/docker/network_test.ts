@@ -165,7 +165,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "network reconcile recreates a lost bridge and reports, or removes, stray links",
+  name: "network reconcile recreates a lost bridge and veth, and reports, or removes, stray links",
   ignore,
   async fn() {
     await using dir = await tempDir();
@@ -173,8 +173,13 @@ Deno.test({
     {
       await using berth = await startInProcess(dir.path, { netns: host.name });
       await berth.call("NetworkDriver.CreateNetwork", createNetwork(NET));
+      await berth.call("NetworkDriver.CreateEndpoint", endpoint(EP1, "198.18.7.2/24"));
+      const join = { NetworkID: NET, EndpointID: EP1, SandboxKey: "", Options: {} };
+      assert.equal((await berth.call("NetworkDriver.Join", join)).status, 200);
     }
     const [bridge] = (await links(host.name)).filter((name) => name.startsWith("bthb"));
+    const [veth] = (await links(host.name)).filter((name) => name.startsWith("bthh"));
+    await ip("-n", host.name, "link", "del", veth!); // takes its peer with it
     await ip("-n", host.name, "link", "del", bridge!);
     await ip("-n", host.name, "link", "add", "bthb00000000000", "type", "bridge");
     await ip("-n", host.name, "link", "add", "other0", "type", "bridge");
@@ -184,6 +189,14 @@ Deno.test({
     {
       await using berth = await startInProcess(dir.path, { netns: host.name });
       assert.ok((await links(host.name)).includes(bridge!), "the lost bridge is back");
+      assert.match(
+        await ip("-n", host.name, "link", "show", veth!),
+        new RegExp(`master ${bridge}`),
+      );
+      assert.ok(
+        berth.errors.some((e) => /endpoint\/b2b2.*endpoint\.veth\.lost/.test(e)),
+        berth.errors.join("\n"),
+      );
       assert.ok(
         berth.errors.some((e) => /network\/a1a1.*network\.bridge\.lost/.test(e)),
         berth.errors.join("\n"),
@@ -204,7 +217,7 @@ Deno.test({
     );
     assert.deepEqual(
       await links(host.name),
-      [bridge!, "bthb11111111111", "lo", "other0"].sort(),
+      [bridge!, "bthb11111111111", veth!, veth!.replace("bthh", "bthc"), "lo", "other0"].sort(),
       "others' links untouched",
     );
   },
