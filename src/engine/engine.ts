@@ -72,7 +72,14 @@ export function createEngine(options: EngineOptions): Engine {
   }
   let draining = false;
   let broken: Error | null = null;
-  const inFlight = new Set<Promise<unknown>>();
+  // Commands queued or running, and who waits for them to reach zero (drain).
+  let inFlight = 0;
+  let idle: PromiseWithResolvers<void> | null = null;
+
+  function settle() {
+    inFlight--;
+    if (inFlight === 0 && idle) idle.resolve();
+  }
 
   function effectsFor(actorId: string): Effects {
     const adapter = effects[splitActorId(actorId).kindName as KindName];
@@ -83,10 +90,9 @@ export function createEngine(options: EngineOptions): Engine {
   function enqueue<T>(actor: Actor, work: () => Promise<T>): Promise<T> {
     if (draining) return Promise.reject(new UnavailableError("Berth is shutting down"));
     const result = actor.tail.then(work, work);
-    const settled = result.then(() => {}, () => {});
-    actor.tail = settled;
-    inFlight.add(settled);
-    settled.finally(() => inFlight.delete(settled));
+    inFlight++;
+    // One settle handler per command: the mailbox's next link and the drain count in one go.
+    actor.tail = result.then(settle, settle);
     return result;
   }
 
@@ -233,7 +239,10 @@ export function createEngine(options: EngineOptions): Engine {
     },
     async drain() {
       draining = true;
-      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+      if (inFlight > 0) {
+        idle ??= Promise.withResolvers<void>();
+        await idle.promise;
+      }
     },
   };
 }
