@@ -51,7 +51,7 @@ start the log is replayed and checked against the host, so volumes and their mou
 kill -9.
 
 Options:
-  --name NAME        plugin name, the -d NAME of "docker volume create"     [env BERTH_NAME]
+  --name NAME        plugin name: docker volume|network create -d NAME      [env BERTH_NAME]
                      (default: berth); the socket is /run/docker/plugins/NAME.sock
   --socket PATH      listen on PATH instead                                 [env BERTH_SOCKET]
   --state-dir DIR    where the log and the volumes live                     [env BERTH_STATE_DIR]
@@ -65,7 +65,7 @@ Options:
   -h, --help         show this help
 
 Stops cleanly on SIGINT or SIGTERM: calls in flight finish, the log is synced, the socket removed.
-Needs root (or write access to the socket directory and the state directory).
+Needs root: the socket directory, the state directory, and ip link for bridges and veths.
 `;
 
 type ServeConfig = {
