@@ -43,6 +43,12 @@ export type NetworkContext = {
   problem: string | null;
 };
 
+/** What a network in service (ready, or broken by a failed repair) accepts. */
+const IN_SERVICE = {
+  "network.delete": { guard: "hasNoEndpoints", target: "deleting", actions: "requestDelete" },
+  "network.bridge.lost": { target: "repairing", actions: ["recordProblem", "requestBridge"] },
+} as const;
+
 export const networkMachine = setup({
   types: {} as {
     context: NetworkContext;
@@ -115,30 +121,15 @@ export const networkMachine = setup({
         "effect.failed": { target: "gone", actions: "recordProblem" },
       },
     },
-    ready: {
-      on: {
-        "network.delete": { guard: "hasNoEndpoints", target: "deleting", actions: "requestDelete" },
-        "network.bridge.lost": {
-          target: "repairing",
-          actions: ["recordProblem", "requestBridge"],
-        },
-      },
-    },
+    // A broken network (its repair failed) can be deleted or repaired again, as a ready one.
+    ready: { on: IN_SERVICE },
     repairing: {
       on: {
         "effect.succeeded": { target: "ready", actions: "clearProblem" },
         "effect.failed": { target: "broken", actions: "recordProblem" },
       },
     },
-    broken: {
-      on: {
-        "network.delete": { guard: "hasNoEndpoints", target: "deleting", actions: "requestDelete" },
-        "network.bridge.lost": {
-          target: "repairing",
-          actions: ["recordProblem", "requestBridge"],
-        },
-      },
-    },
+    broken: { on: IN_SERVICE },
     deleting: {
       on: {
         "effect.succeeded": { target: "gone" },
