@@ -2,8 +2,8 @@
 // a request sent without waiting for its answer, an `ip` shim that parks Berth inside an effect,
 // and readers for links and for the log. Imports nothing of src/.
 import { join } from "node:path";
+import { spawnBerth } from "./berth_process.ts";
 
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const ENCODER = new TextEncoder();
 
 /** The real `ip` binary: the child is spawned through it, never through the shim. */
@@ -30,64 +30,34 @@ export type BerthChild = {
 } & AsyncDisposable;
 
 /**
- * Starts `main.ts serve` as `ip netns exec <ns> deno run …`. `ip netns exec` execs, so the pid is
- * deno's own and SIGKILL hits Berth, not a wrapper; ready() checks that.
+ * Starts `main.ts serve` inside netns `ns` (through the real `ip`, never the shim). ready() also
+ * checks that the pid is deno's own in `ns`, so that SIGKILL hits Berth and not a wrapper.
  */
 export function spawnInNetns(
   ns: string,
   options: { socket: string; stateDir: string; env?: Record<string, string> },
 ): BerthChild {
-  const args = ["netns", "exec", ns, Deno.execPath(), "run", "--allow-all", MAIN, "serve"];
-  const child = new Deno.Command(REAL_IP, {
-    args: [...args, "--socket", options.socket, "--state-dir", options.stateDir],
-    env: options.env ?? {},
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let text = "";
-  const decoder = new TextDecoder();
-  const reading = (async () => {
-    for await (const chunk of child.stderr) text += decoder.decode(chunk, { stream: true });
-  })();
-  const status = Promise.all([child.status, reading]).then(([s]) => s);
-  let done = false;
-  status.then(() => done = true);
+  const args = ["serve", "--socket", options.socket, "--state-dir", options.stateDir];
+  const berth = spawnBerth(args, options.env ?? {}, { netns: ns, ip: REAL_IP });
+  const pid = berth.child.pid;
   return {
-    pid: child.pid,
-    stderr: () => text,
+    pid,
+    stderr: berth.stderr,
     async ready() {
-      await waitFor(
-        async () => {
-          if (done) throw new Error(`Berth exited before it was ready:\n${text}`);
-          try {
-            (await Deno.connect({ transport: "unix", path: options.socket })).close();
-            return true;
-          } catch {
-            return false; // not listening yet, or the stale socket of a killed Berth
-          }
-        },
-        "Berth's socket",
-        20_000,
-      );
-      const exe = await Deno.readLink(`/proc/${child.pid}/exe`);
+      await berth.ready();
+      const exe = await Deno.readLink(`/proc/${pid}/exe`);
       if (exe !== await Deno.realPath(Deno.execPath())) {
-        throw new Error(`pid ${child.pid} is ${exe}, not deno: SIGKILL would miss Berth`);
+        throw new Error(`pid ${pid} is ${exe}, not deno: SIGKILL would miss Berth`);
       }
       const identify = await new Deno.Command(REAL_IP, {
-        args: ["netns", "identify", String(child.pid)],
+        args: ["netns", "identify", String(pid)],
       }).output();
       const where = new TextDecoder().decode(identify.stdout).trim();
-      if (where !== ns) throw new Error(`pid ${child.pid} runs in netns "${where}", not "${ns}"`);
+      if (where !== ns) throw new Error(`pid ${pid} runs in netns "${where}", not "${ns}"`);
     },
-    kill(signal) {
-      if (!done) child.kill(signal);
-    },
-    exited: () => status,
-    async [Symbol.asyncDispose]() {
-      if (!done) child.kill("SIGKILL");
-      await status;
-    },
+    kill: berth.kill,
+    exited: berth.exited,
+    [Symbol.asyncDispose]: () => berth[Symbol.asyncDispose](),
   };
 }
 

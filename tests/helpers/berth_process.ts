@@ -13,10 +13,21 @@ export type BerthProcess = {
   exited(): Promise<Deno.CommandStatus>;
 } & AsyncDisposable;
 
-/** Starts `main.ts` with `args`; disposing SIGKILLs it if still running. */
-export function spawnBerth(args: string[], env: Record<string, string> = {}): BerthProcess {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", MAIN, ...args],
+/**
+ * Starts `main.ts` with `args`; disposing SIGKILLs it if still running. With `netns` it runs as
+ * `<ip> netns exec <netns> deno run …`: ip execs, so the child's pid is still deno's own.
+ */
+export function spawnBerth(
+  args: string[],
+  env: Record<string, string> = {},
+  options: { netns?: string; ip?: string } = {},
+): BerthProcess {
+  const deno = [Deno.execPath(), "run", "--allow-all", MAIN, ...args];
+  const [command, ...commandArgs] = options.netns === undefined
+    ? deno
+    : [options.ip ?? "ip", "netns", "exec", options.netns, ...deno];
+  const child = new Deno.Command(command!, {
+    args: commandArgs,
     env,
     stdin: "null",
     stdout: "piped",
