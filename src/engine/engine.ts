@@ -22,7 +22,12 @@ export type EngineOptions = {
   /** Milliseconds since the epoch; the only clock events ever see. */
   clock?: () => number;
   warn?: (message: string) => void;
+  /** Snapshots already replayed from `store` (replayInSlices); when absent, replay happens here. */
+  actors?: Map<string, AnyMachineSnapshot>;
 };
+
+/** Hears every recorded event once it is durable, with the snapshot it led to, in log order. */
+export type Observer = (record: LogRecord, snapshot: AnyMachineSnapshot) => void;
 
 /** An event, or how to choose it from the actor's snapshot when its turn comes. */
 export type Decision = EventFields | ((snapshot: AnyMachineSnapshot) => EventFields | null);
@@ -45,6 +50,11 @@ export type Engine = {
   reconcile(): Promise<ReconcileReport>;
   /** Refuses new commands and waits for those in flight. */
   drain(): Promise<void>;
+  /**
+   * Calls `observer` for each event from now on, once it is on disk; returns the unsubscribe
+   * function. For read models (the inspector): an observer must not throw or dispatch.
+   */
+  observe(observer: Observer): () => void;
 };
 
 type Actor = {
@@ -67,9 +77,10 @@ export function createEngine(options: EngineOptions): Engine {
   const clock = options.clock ?? Date.now;
   const warn = options.warn ?? (() => {});
   const actors = new Map<string, Actor>();
-  for (const [id, snapshot] of replay(store.records(), warn)) {
+  for (const [id, snapshot] of options.actors ?? replay(store.records(), warn)) {
     actors.set(id, { id, snapshot, tail: DONE, durable: DONE });
   }
+  const observers = new Set<Observer>();
   let draining = false;
   let broken: Error | null = null;
   // Commands queued or running, and who waits for them to reach zero (drain).
@@ -108,7 +119,10 @@ export function createEngine(options: EngineOptions): Engine {
     const { type, at, ...data } = event;
     const [next, actions] = transition(kind.machine, actor.snapshot, event);
     const entry: Omit<LogRecord, "seq"> = { at, actor: actor.id, type, v: kind.version, data };
-    const durable = store.append(entry).then(() => {}, (error) => {
+    const durable = store.append(entry).then((logged) => {
+      // Appends resolve in log order, so observers hear events in the order they were logged.
+      if (observers.size > 0) tell(logged, next);
+    }, (error) => {
       // Memory may now be ahead of the log: refuse everything from here on.
       broken ??= error instanceof Error ? error : new Error(String(error));
       throw unavailable(broken);
@@ -117,6 +131,17 @@ export function createEngine(options: EngineOptions): Engine {
     actor.snapshot = next;
     actor.durable = durable;
     return { intents: emittedIntents(actions), durable };
+  }
+
+  function tell(logged: LogRecord, snapshot: AnyMachineSnapshot) {
+    for (const observer of observers) {
+      try {
+        observer(logged, snapshot);
+      } catch (error) {
+        // A read model's fault must never look like a failed append.
+        warn(`An observer of the engine failed: ${describe(error)}`);
+      }
+    }
   }
 
   function unavailable(cause: Error) {
@@ -236,6 +261,10 @@ export function createEngine(options: EngineOptions): Engine {
         if (found.length > 0) report.push({ actor: actor.id, events: found });
       }
       return report;
+    },
+    observe(observer) {
+      observers.add(observer);
+      return () => observers.delete(observer);
     },
     async drain() {
       draining = true;

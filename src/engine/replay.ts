@@ -37,18 +37,50 @@ export function replay(
   warn: (message: string) => void = () => {},
 ): Map<string, AnyMachineSnapshot> {
   const actors = new Map<string, AnyMachineSnapshot>();
-  for (const record of records) {
-    const { kind } = splitActorId(record.actor);
-    const event = recordEvent(record);
-    const current = actors.get(record.actor);
-    const snapshot = current ?? initialSnapshot(record.actor);
-    const [next] = transition(kind.machine, snapshot, event);
-    if (next === snapshot) {
-      warn(`Replay ignored record ${record.seq}: ${record.type} does not apply to ${record.actor}`);
-      continue;
-    }
-    if (next.status === "done") actors.delete(record.actor);
-    else actors.set(record.actor, next);
-  }
+  for (const record of records) applyRecord(actors, record, warn);
   return actors;
+}
+
+/** How many records replay folds before it lets the event loop run (health checks, signals). */
+const SLICE = 4096;
+
+/**
+ * The same fold as `replay`, over a sync or async source, giving the event loop a turn every few
+ * thousand records: a long replay must not stop the admin endpoint from answering "starting".
+ */
+export async function replayInSlices(
+  records: Iterable<LogRecord> | AsyncIterable<LogRecord>,
+  warn: (message: string) => void = () => {},
+  into: Map<string, AnyMachineSnapshot> = new Map(),
+): Promise<Map<string, AnyMachineSnapshot>> {
+  let count = 0;
+  for await (const record of records) {
+    applyRecord(into, record, warn);
+    if (++count % SLICE === 0) await yieldToEventLoop();
+  }
+  return into;
+}
+
+/** One step of the fold: the record's event applied to its actor; a final state forgets it. */
+export function applyRecord(
+  actors: Map<string, AnyMachineSnapshot>,
+  record: LogRecord,
+  warn: (message: string) => void,
+): AnyMachineSnapshot | null {
+  const { kind } = splitActorId(record.actor);
+  const event = recordEvent(record);
+  const snapshot = actors.get(record.actor) ?? initialSnapshot(record.actor);
+  const [next] = transition(kind.machine, snapshot, event);
+  if (next === snapshot) {
+    warn(`Replay ignored record ${record.seq}: ${record.type} does not apply to ${record.actor}`);
+    return null;
+  }
+  if (next.status === "done") actors.delete(record.actor);
+  else actors.set(record.actor, next);
+  return next;
+}
+
+/** Resolves on a later turn of the event loop (a macrotask, so I/O and timers run first). */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }

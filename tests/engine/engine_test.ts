@@ -279,3 +279,42 @@ Deno.test("engine refuses everything once an append failed", async () => {
     /the log failed; restart Berth/,
   );
 });
+
+Deno.test("engine.observe hears each durable event in log order, with the snapshot it made", async () => {
+  const { engine, store } = setupEngine();
+  const heard: string[] = [];
+  const stop = engine.observe((record, snapshot) => {
+    heard.push(`${record.seq} ${record.type} → ${String(snapshot.value)}`);
+  });
+  // A faulty observer is reported, never taken for a failed append.
+  const warned: string[] = [];
+  const faulty = createEngine({
+    store: createMemoryStore(),
+    effects: { volume: createVolumeEffects(createRecordingBackend().backend) },
+    warn: (message) => warned.push(message),
+  });
+  faulty.observe(() => {
+    throw new Error("observer bug");
+  });
+  await faulty.dispatch("volume/x", { type: "volume.create", opts: {} });
+  assert.match(warned.join("\n"), /observer of the engine failed: .*observer bug/);
+  await faulty.dispatch("volume/x", { type: "volume.mount", mountId: "a" });
+
+  await engine.dispatch("volume/db", { type: "volume.create", opts: {} });
+  await engine.dispatch("volume/db", { type: "volume.mount", mountId: "a" });
+  await Promise.all([
+    engine.dispatch("volume/db", { type: "volume.mount", mountId: "b" }),
+    engine.dispatch("volume/db", { type: "volume.mount", mountId: "c" }),
+  ]);
+  stop();
+  await engine.dispatch("volume/db", { type: "volume.unmount", mountId: "c" });
+  assert.deepEqual(heard, [
+    "1 volume.create → creating",
+    "2 effect.succeeded → unmounted",
+    "3 volume.mount → mounting",
+    "4 effect.succeeded → mounted",
+    "5 volume.mount → mounted",
+    "6 volume.mount → mounted",
+  ]);
+  assert.equal(store.all.length, 7);
+});

@@ -9,7 +9,14 @@ import { reply, replyError, replyFor } from "./respond.ts";
 export type Handler = (body: unknown) => Promise<unknown> | unknown;
 export type Routes = Record<string, Handler>;
 
-export type RouteOptions = { report: (message: string) => void };
+export type RouteOptions = {
+  report: (message: string) => void;
+  /**
+   * Hears every call once answered: the method (`VolumeDriver.Mount`; `unknown` for paths that
+   * are not routes, so a caller cannot mint metric labels), the HTTP status and the seconds taken.
+   */
+  onCall?: (method: string, status: number, seconds: number) => void;
+};
 
 /** Parses `body` with `schema` or throws InvalidRequestError naming every bad field. */
 export function parse<T>(schema: z.ZodType<T>, body: unknown, method: string): T {
@@ -23,7 +30,18 @@ export function parse<T>(schema: z.ZodType<T>, body: unknown, method: string): T
 
 /** The request handler for the plugin socket. */
 export function createRouter(routes: Routes, options: RouteOptions) {
-  return async function route(request: Request): Promise<Response> {
+  const { onCall } = options;
+  if (!onCall) return answer;
+  return async function timed(request: Request): Promise<Response> {
+    const start = performance.now();
+    const response = await answer(request);
+    const path = pathOf(request.url);
+    const method = Object.hasOwn(routes, path) ? path.slice(1) : "unknown";
+    onCall(method, response.status, (performance.now() - start) / 1e3);
+    return response;
+  };
+
+  async function answer(request: Request): Promise<Response> {
     const path = pathOf(request.url);
     const handler = Object.hasOwn(routes, path) ? routes[path] : undefined;
     const withError = wantsErrorKey(path);
@@ -44,7 +62,7 @@ export function createRouter(routes: Routes, options: RouteOptions) {
     } catch (error) {
       return replyFor(error, options.report, withError);
     }
-  };
+  }
 }
 
 /** The path of a request URL; cheaper than `new URL` for dockerd's `http+unix://…/Method`. */

@@ -2,12 +2,10 @@
 // A stale socket file left by a crash is replaced; a live one (another process) is not.
 import { dirname } from "node:path";
 import { PLUGIN_INTERFACES } from "../../protocol/docker_plugin.ts";
+import { clearStaleSocket, SocketInUseError } from "../_unix_socket.ts";
 import { createRouter, type Routes } from "./routes.ts";
 
-/** Someone else answers on the socket path. */
-export class SocketInUseError extends Error {
-  override name = "SocketInUseError";
-}
+export { SocketInUseError };
 
 export type PluginServer = {
   path: string;
@@ -19,6 +17,8 @@ export type ServeOptions = {
   path: string;
   routes: Routes;
   report: (message: string) => void;
+  /** Hears every answered call (metrics); see RouteOptions. */
+  onCall?: (method: string, status: number, seconds: number) => void;
 };
 
 /** Starts answering dockerd on `options.path`; resolves once the socket accepts connections. */
@@ -31,7 +31,10 @@ export async function servePlugin(options: ServeOptions): Promise<PluginServer> 
     Implements: PLUGIN_INTERFACES.filter((name) => paths.some((p) => p.startsWith(`/${name}.`))),
   };
   const routes: Routes = { "/Plugin.Activate": () => activate, ...options.routes };
-  const route = createRouter(routes, { report });
+  const route = createRouter(routes, {
+    report,
+    ...(options.onCall === undefined ? {} : { onCall: options.onCall }),
+  });
   const listening = Promise.withResolvers<void>();
   const server = Deno.serve({
     path,
@@ -50,26 +53,4 @@ export async function servePlugin(options: ServeOptions): Promise<PluginServer> 
       await Deno.remove(path).catch(() => {});
     },
   };
-}
-
-async function clearStaleSocket(path: string) {
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.lstat(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return;
-    throw error;
-  }
-  if (!info.isSocket) {
-    throw new SocketInUseError(`Cannot listen on ${path}: a file that is not a socket is there`);
-  }
-  try {
-    const connection = await Deno.connect({ transport: "unix", path });
-    connection.close();
-    throw new SocketInUseError(`Cannot listen on ${path}: another process is listening there`);
-  } catch (error) {
-    if (error instanceof SocketInUseError) throw error;
-    // Nobody answers: the file is left over from a crash.
-    await Deno.remove(path);
-  }
 }
