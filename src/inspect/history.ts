@@ -1,0 +1,142 @@
+// One actor's story from its log records: each event with the state after it and what became of
+// it, across every life of the actor, and for a volume who holds it. Only reads; never dispatches.
+import { type AnyMachineSnapshot, transition } from "xstate";
+import type { VolumeContext } from "../../machines/volume_machine.ts";
+import { emittedIntents } from "../engine/engine.ts";
+import { initialSnapshot, recordEvent, splitActorId } from "../engine/replay.ts";
+import type { LogRecord } from "../log/store.ts";
+import { type ActorView, actorView, maskSecrets, stateName } from "./view.ts";
+
+/** One event of the actor as an operator reads it. */
+export type HistoryEntry = {
+  seq: number;
+  at: number;
+  type: string;
+  /** The record's data, secret option values masked. */
+  data: unknown;
+  /** State before and after the event. */
+  from: string;
+  state: string;
+  /**
+   * "applied"; "ignored" (did not change the actor); for an event that asked for an effect, that
+   * effect's outcome: "succeeded", "failed: <reason>" or "in flight"; for effect.* records their
+   * own "succeeded" / "failed: <reason>".
+   */
+  outcome: string;
+};
+
+/** A mount ID that holds a volume, how many Mounts without Unmount, and since which event. */
+export type MountHolder = { mountId: string; count: number; since: number; seq: number };
+
+export type ActorHistory = {
+  /** The actor now (after the last record read), or null if it does not exist. */
+  actor: ActorView | null;
+  entries: HistoryEntry[];
+  /** For a live volume: the mount IDs that hold it (why `docker volume rm` is refused). */
+  holders: MountHolder[];
+};
+
+type Records = Iterable<LogRecord> | AsyncIterable<LogRecord>;
+type Since = Map<string, { at: number; seq: number }>;
+
+/** Folds the records of `actorId` among `records` (others are passed over) into its history. */
+export async function actorHistory(records: Records, actorId: string): Promise<ActorHistory> {
+  const { kind, kindName } = splitActorId(actorId);
+  const entries: HistoryEntry[] = [];
+  const since: Since = new Map();
+  let snapshot: AnyMachineSnapshot | null = null;
+  // The entry whose intent awaits its effect.* outcome.
+  let waiting: HistoryEntry | null = null;
+  for await (const record of records) {
+    if (record.actor !== actorId) continue;
+    // A final state ends a life; the next event starts a new one (a volume created again).
+    const before: AnyMachineSnapshot = snapshot && snapshot.status !== "done"
+      ? snapshot
+      : initialSnapshot(actorId);
+    const [next, actions]: [AnyMachineSnapshot, { type: string }[]] = transition(
+      kind.machine,
+      before,
+      recordEvent(record),
+    );
+    const entry: HistoryEntry = {
+      seq: record.seq,
+      at: record.at,
+      type: record.type,
+      data: maskSecrets(record.data),
+      from: stateName(before),
+      state: stateName(next),
+      outcome: "applied",
+    };
+    entries.push(entry);
+    if (next === before) {
+      entry.outcome = "ignored";
+      continue;
+    }
+    if (record.type.startsWith("effect.")) {
+      entry.outcome = effectOutcome(record);
+      if (waiting) waiting.outcome = entry.outcome;
+      waiting = null;
+    } else if (emittedIntents(actions).length > 0) {
+      entry.outcome = "in flight";
+      waiting = entry;
+    }
+    if (kindName === "volume") trackMounts(since, before, next, record);
+    snapshot = next;
+  }
+  const live = snapshot && snapshot.status !== "done" ? snapshot : null;
+  return {
+    actor: live && actorView(actorId, live),
+    entries,
+    holders: live && kindName === "volume" ? mountHolders(live, since) : [],
+  };
+}
+
+/** The actor as it stood right after record `seq`, or null if it did not exist then. */
+export async function actorStateAt(
+  records: Records,
+  actorId: string,
+  seq: number,
+): Promise<ActorView | null> {
+  async function* upTo() {
+    for await (const record of records) {
+      if (record.seq > seq) return;
+      yield record;
+    }
+  }
+  return (await actorHistory(upTo(), actorId)).actor;
+}
+
+function effectOutcome(record: LogRecord): string {
+  if (record.type === "effect.failed") return `failed: ${String(record.data.reason ?? "?")}`;
+  return record.type === "effect.succeeded" ? "succeeded" : record.type.slice("effect.".length);
+}
+
+function mountsOf(snapshot: AnyMachineSnapshot): Record<string, number> {
+  return (snapshot.context as Partial<VolumeContext>).mounts ?? {};
+}
+
+/** Notes when each mount ID went from not holding to holding, and forgets those let go. */
+function trackMounts(
+  since: Since,
+  before: AnyMachineSnapshot,
+  next: AnyMachineSnapshot,
+  record: LogRecord,
+) {
+  const was = mountsOf(before);
+  const now = mountsOf(next);
+  if (was === now) return;
+  for (const mountId of Object.keys(now)) {
+    if (!Object.hasOwn(was, mountId)) since.set(mountId, { at: record.at, seq: record.seq });
+  }
+  for (const mountId of [...since.keys()]) {
+    if (!Object.hasOwn(now, mountId)) since.delete(mountId);
+  }
+}
+
+function mountHolders(snapshot: AnyMachineSnapshot, since: Since): MountHolder[] {
+  const holders = Object.entries(mountsOf(snapshot)).map(([mountId, count]) => {
+    const from = since.get(mountId);
+    return { mountId, count, since: from?.at ?? 0, seq: from?.seq ?? 0 };
+  });
+  return holders.sort((a, b) => a.seq - b.seq);
+}
