@@ -3,7 +3,7 @@
 // carry on (retry the call in flight, or roll back), and check that no link, address or pool leaks.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startBerth } from "../main.ts";
+import { startBerth } from "../src/start_berth.ts";
 import { bridgeName, vethNames } from "../src/backends/net_plumbing.ts";
 import {
   type BerthChild,

@@ -217,8 +217,13 @@ export class Dockerd implements AsyncDisposable {
   }
 
   async #collect(stream: ReadableStream<Uint8Array>): Promise<void> {
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      this.#logText = (this.#logText + chunk).slice(-MAX_LOG_CHARS);
+    // A TextDecoder rather than a TextDecoderStream: with the DOM library in the type check (the
+    // browser tests), the stream's writable side no longer types as Uint8Array.
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) {
+      this.#logText = (this.#logText + decoder.decode(chunk, { stream: true })).slice(
+        -MAX_LOG_CHARS,
+      );
     }
   }
 

@@ -1,6 +1,7 @@
 // A real Berth in this process, on a real unix socket in a temp dir, and a client for it.
 import { join } from "node:path";
-import { startBerth } from "../../main.ts";
+import { type RunningBerth, startBerth } from "../../src/start_berth.ts";
+import type { AdminAddress } from "../../src/transport/admin/address.ts";
 import { connectPlugin, type PluginClient, type PluginReply } from "./plugin_client.ts";
 
 export type Reply = PluginReply;
@@ -47,12 +48,14 @@ export type InProcessBerth = {
    * other tests or runs on this host leave there, which says nothing of this test.
    */
   problems(): string[];
+  /** The running Berth itself, for tests that read its engine or admin endpoint. */
+  berth: RunningBerth;
 } & AsyncDisposable;
 
 /** Starts Berth as main.ts wires it, on `<dir>/berth.sock` with state in `<dir>/state`. */
 export async function startInProcess(
   dir: string,
-  options: { netns?: string; repairOrphans?: boolean } = {},
+  options: { netns?: string; repairOrphans?: boolean; admin?: AdminAddress } = {},
 ): Promise<InProcessBerth> {
   const stateDir = join(dir, "state");
   const socket = join(dir, "berth.sock");
@@ -70,6 +73,7 @@ export async function startInProcess(
     stateDir,
     call: client.call,
     errors,
+    berth,
     problems: () => errors.filter((error) => !error.includes("has Berth's name but no network")),
     async [Symbol.asyncDispose]() {
       client[Symbol.dispose]();

@@ -1,0 +1,170 @@
+// The wiring of a running Berth: lock, admin endpoint, log, replay, reconcile, plugin socket.
+// The one place that chooses implementations (file store, local directory backend, ip plumbing).
+import { join, resolve } from "node:path";
+import { createLocalDirBackend } from "./backends/local_dir.ts";
+import { type Cidr, DEFAULT_POOL_PREFIX, DEFAULT_POOL_RANGE, parseCidr } from "./backends/ipam.ts";
+import {
+  bridgeName,
+  createIpPlumbing,
+  type NetPlumbing,
+  vethNames,
+} from "./backends/net_plumbing.ts";
+import { NO_EFFECTS } from "./engine/effects.ts";
+import { createEngine, type Engine } from "./engine/engine.ts";
+import { createIpamService } from "./engine/ipam_service.ts";
+import { createEndpointEffects, createNetworkEffects } from "./engine/network_effects.ts";
+import { createNetworkService } from "./engine/network_service.ts";
+import { sweepOrphanLinks } from "./engine/orphans.ts";
+import { replayInSlices } from "./engine/replay.ts";
+import { createVolumeEffects } from "./engine/volume_effects.ts";
+import { openFileStore } from "./log/file_store.ts";
+import { lockStateDir } from "./log/lock.ts";
+import type { EventStore } from "./log/store.ts";
+import type { AdminAddress } from "./transport/admin/address.ts";
+import { createMetrics } from "./transport/admin/metrics.ts";
+import { type AdminServer, serveAdmin } from "./transport/admin/server.ts";
+import { ipamRoutes } from "./transport/docker/ipam.ts";
+import { networkRoutes } from "./transport/docker/network.ts";
+import { servePlugin } from "./transport/docker/server.ts";
+import { volumeRoutes } from "./transport/docker/volume.ts";
+
+/** A running Berth: the engine and log behind a listening plugin socket. */
+export type RunningBerth = {
+  engine: Engine;
+  store: EventStore;
+  socket: string;
+  /** The admin endpoint, when one was asked for. */
+  admin: AdminServer | null;
+  /** Finishes calls in flight, syncs and closes the log, removes the sockets, frees the lock. */
+  stop(): Promise<void>;
+};
+
+export type StartOptions = {
+  socket: string;
+  stateDir: string;
+  /** Where the inspector, the JSON API and /metrics listen; none when absent. */
+  admin?: AdminAddress;
+  /** With true, Berth-named links no actor owns are deleted at start, not only reported. */
+  repairOrphans?: boolean;
+  /** Run `ip` in this network namespace (tests); the host's by default. */
+  netns?: string;
+  /** Where IPAM picks pools when none is asked for, and their size (default 198.18.0.0/15, /24). */
+  poolRange?: Cidr;
+  poolPrefix?: number;
+  /** Diagnostics: warnings (torn record cut, drift repaired) and internal errors. */
+  warn: (message: string) => void;
+  report: (message: string) => void;
+  /** Told once the admin endpoint listens, before the log is read (its real address). */
+  onAdmin?: (admin: AdminServer) => void;
+};
+
+/**
+ * Locks the state dir, opens the admin endpoint (answering "starting"), replays the log,
+ * reconciles with the host, then opens the plugin socket and marks itself ready.
+ */
+export async function startBerth(options: StartOptions): Promise<RunningBerth> {
+  const { stateDir, warn } = options;
+  const lock = await lockStateDir(stateDir);
+  const metrics = createMetrics();
+  let admin: AdminServer | null = null;
+  try {
+    if (options.admin) {
+      admin = await serveAdmin({
+        address: options.admin,
+        logDir: join(stateDir, "log"),
+        metrics,
+        report: options.report,
+      });
+      options.onAdmin?.(admin);
+    }
+    const replayStart = performance.now();
+    const store = await openFileStore({
+      dir: join(stateDir, "log"),
+      warn,
+      timings: {
+        batch(records, _bytes, seconds) {
+          metrics.batchRecords.observe(records);
+          metrics.syncSeconds.observe(seconds);
+        },
+        durable: (seconds) => metrics.appendSeconds.observe(seconds),
+      },
+    });
+    const actors = await replayInSlices(store.records(), warn);
+    metrics.start.replaySeconds = (performance.now() - replayStart) / 1e3;
+
+    const reconcileStart = performance.now();
+    const backend = createLocalDirBackend(join(stateDir, "volumes"));
+    // The alias on every link Berth makes: which state dir (so which Berth) it belongs to.
+    const owner = `berth:${resolve(stateDir)}`;
+    const plumbing = createIpPlumbing({
+      owner,
+      ...(options.netns === undefined ? {} : { netns: options.netns }),
+    });
+    const effects = {
+      volume: createVolumeEffects(backend),
+      pool: NO_EFFECTS,
+      network: createNetworkEffects(plumbing),
+      endpoint: createEndpointEffects(plumbing),
+    };
+    const engine = createEngine({ store, effects, warn, actors });
+    for (const { actor, events } of await engine.reconcile()) {
+      warn(`reconciled ${actor} with the host: recorded ${events.join(", ")}`);
+    }
+    await reportOrphans(engine, plumbing, { owner, repair: options.repairOrphans ?? false }, warn);
+    metrics.start.reconcileSeconds = (performance.now() - reconcileStart) / 1e3;
+
+    const networks = createNetworkService(engine, {
+      bridgeName,
+      vethNames,
+      exists: (name) => plumbing.linkExists(name),
+    });
+    const ipam = createIpamService(
+      engine,
+      options.poolRange ?? parseCidr(DEFAULT_POOL_RANGE),
+      options.poolPrefix ?? DEFAULT_POOL_PREFIX,
+    );
+    const server = await servePlugin({
+      path: options.socket,
+      routes: { ...volumeRoutes(engine), ...networkRoutes(networks), ...ipamRoutes(ipam) },
+      report: options.report,
+      onCall: metrics.call,
+    });
+    admin?.ready({ engine, lastSeq: store.lastSeq, logBytes: () => store.stats().bytes });
+    return {
+      engine,
+      store,
+      socket: options.socket,
+      admin,
+      async stop() {
+        await server.shutdown();
+        await admin?.shutdown();
+        await engine.drain();
+        await store.close();
+        lock.release();
+      },
+    };
+  } catch (error) {
+    await admin?.shutdown();
+    lock.release();
+    throw error;
+  }
+}
+
+async function reportOrphans(
+  engine: Engine,
+  plumbing: NetPlumbing,
+  options: { owner: string; repair: boolean },
+  warn: (message: string) => void,
+) {
+  try {
+    for (const link of await sweepOrphanLinks(engine, plumbing, options)) {
+      warn(
+        `${link.kind} ${link.name} has Berth's name but no network or endpoint owns it: ` +
+          (link.removed ? "removed" : "left alone (--reconcile=repair removes it)"),
+      );
+    }
+  } catch (error) {
+    // Volumes work without iproute2; networks will say what is missing when they are used.
+    warn(`Cannot look for stray links: ${(error as Error).message}`);
+  }
+}
