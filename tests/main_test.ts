@@ -6,10 +6,21 @@ import { pluginClient } from "./helpers/plugin_socket.ts";
 import { tempDir } from "./helpers/temp_dir.ts";
 
 Deno.test("main --help tells the truth about commands, flags and environment", async () => {
+  const commands = ["serve", "status", "log", "history", "state", "verify", "graph"];
   for (const args of [["--help"], ["help"], ["-h"]]) {
     const { code, stdout } = await runBerth(args);
     assert.equal(code, 0);
     assert.match(stdout, /berth \[serve\] \[options\]/);
+    for (const command of [...commands, "help"]) {
+      assert.match(stdout, new RegExp(`^  ${command} +\\S`, "m"), `help lists ${command}`);
+    }
+  }
+  // Each command's own help: through --help and through `help <command>`, the same text.
+  for (const command of commands) {
+    const own = await runBerth([command, "--help"]);
+    assert.equal(own.code, 0, command);
+    assert.match(own.stdout, new RegExp(`^Usage: berth ${command}`), command);
+    assert.equal((await runBerth(["help", command])).stdout, own.stdout, command);
   }
   for (const args of [["serve", "--help"], ["help", "serve"]]) {
     const { code, stdout } = await runBerth(args);
@@ -24,6 +35,9 @@ Deno.test("main --help tells the truth about commands, flags and environment", a
         "BERTH_STATE_DIR",
         "/var/lib/berth",
         "/run/docker/plugins/NAME.sock",
+        "--admin",
+        "BERTH_ADMIN",
+        "/run/berth/NAME.sock",
       ]
     ) {
       assert.ok(stdout.includes(flag), `serve --help mentions ${flag}`);

@@ -2,6 +2,14 @@
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
+/**
+ * Unless a test asks for an admin endpoint, none: the default /run/berth/berth.sock is one per
+ * host, and tests run many Berths side by side.
+ */
+function withAdminOff(args: string[], env: Record<string, string>): Record<string, string> {
+  return args.includes("--admin") || "BERTH_ADMIN" in env ? env : { BERTH_ADMIN: "off", ...env };
+}
+
 export type BerthProcess = {
   child: Deno.ChildProcess;
   /** Everything the child wrote to stderr so far. */
@@ -28,7 +36,7 @@ export function spawnBerth(
     : [options.ip ?? "ip", "netns", "exec", options.netns, ...deno];
   const child = new Deno.Command(command!, {
     args: commandArgs,
-    env,
+    env: withAdminOff(args, env),
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -80,7 +88,7 @@ export function spawnBerth(
 export async function runBerth(args: string[], env: Record<string, string> = {}) {
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", MAIN, ...args],
-    env,
+    env: withAdminOff(args, env),
     stdin: "null",
   }).output();
   const decoder = new TextDecoder();

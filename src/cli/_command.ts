@@ -1,0 +1,80 @@
+// What every subcommand shares: its shape, how it speaks to the operator, the state-dir flag.
+// Stdout carries the command's answer and nothing else; diagnostics go to stderr, one line each.
+import { parseArgs, type ParseArgsConfig } from "node:util";
+
+/** One subcommand of `berth`: its help texts and how it runs. */
+export type Command = {
+  name: string;
+  /** One line for `berth help`. */
+  summary: string;
+  /** The whole text of `berth <name> --help`. */
+  help: string;
+  /** Runs with the arguments after the command's name; resolves with the exit code. */
+  run(args: string[]): Promise<number>;
+};
+
+/** A wrong command line: said in one line with a pointer to the help, exit 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/** A failure the operator can act on: said in one line, exit 1, no stack. */
+export class CommandError extends Error {
+  override name = "CommandError";
+}
+
+const ENCODER = new TextEncoder();
+
+/** Writes `text` to stdout as is. */
+export function out(text: string) {
+  writeAll(Deno.stdout, ENCODER.encode(text));
+}
+
+/** One diagnostic line on stderr: `[LEVEL] berth: message`. */
+export function diagnose(level: "INFO" | "WARN" | "ERROR", message: string) {
+  writeAll(Deno.stderr, ENCODER.encode(`[${level}] berth: ${message}\n`));
+}
+
+function writeAll(stream: { writeSync(bytes: Uint8Array): number }, bytes: Uint8Array) {
+  let written = 0;
+  while (written < bytes.length) written += stream.writeSync(bytes.subarray(written));
+}
+
+export const DEFAULT_STATE_DIR = "/var/lib/berth";
+
+/** The help lines of the flags that the log-reading commands share. */
+export const STATE_DIR_HELP =
+  `  --state-dir DIR    the state directory to read                      [env BERTH_STATE_DIR]
+                     (default: ${DEFAULT_STATE_DIR})`;
+
+/** `parseArgs` that turns its errors into UsageError and refuses stray positionals past `max`. */
+export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(
+  args: string[],
+  options: T,
+  maxPositionals = 0,
+) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options, strict: true, allowPositionals: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (parsed.positionals.length > maxPositionals) {
+    throw new UsageError(`unexpected argument "${parsed.positionals[maxPositionals]}"`);
+  }
+  return parsed;
+}
+
+/** The state dir from `--state-dir`, else BERTH_STATE_DIR, else the default. */
+export function stateDirFrom(flag: string | undefined): string {
+  return flag ?? Deno.env.get("BERTH_STATE_DIR") ?? DEFAULT_STATE_DIR;
+}
+
+/** A whole non-negative number from a flag, or a UsageError naming the flag. */
+export function sequenceFlag(name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d{1,15}$/.test(text)) {
+    throw new UsageError(`--${name} "${text}" must be a sequence number (0, 1, 2, …)`);
+  }
+  return Number(text);
+}

@@ -1,0 +1,102 @@
+// `berth history <kind>/<name>`: one actor's events from the log, the state after each and what
+// became of it; for a volume, who holds it. Read-only: never takes the lock, never writes.
+import { isKindName, KINDS } from "../../machines/mod.ts";
+import { type ActorHistory, actorHistory, type HistoryEntry } from "../inspect/history.ts";
+import { readLog } from "../log/reader.ts";
+import {
+  type Command,
+  CommandError,
+  parseFlags,
+  STATE_DIR_HELP,
+  stateDirFrom,
+  UsageError,
+} from "./_command.ts";
+import { bufferedOut, logDirOf, readingLog } from "./log.ts";
+
+const KIND_LIST = Object.keys(KINDS).join(", ");
+
+const HELP = `Usage: berth history <kind>/<name> [options]
+
+Prints every event of one actor (${KIND_LIST}), e.g. volume/db-data, from the log of the state
+directory, one per line:
+  SEQ  TIME  TYPE  {DATA}  STATE BEFORE -> STATE AFTER  OUTCOME
+OUTCOME is "applied", "ignored", or for an event that asked for an effect that effect's result:
+"succeeded", "failed: <reason>" or "in flight" (no outcome logged yet). An actor removed and
+created again shows all its lives. A last line gives the actor now; for a volume that mount IDs
+still hold, one more line lists them and since when (why docker volume rm is refused).
+Reads the files only: works with Berth stopped or running, never takes the state-dir lock.
+Option values whose name looks secret are masked.
+
+Options:
+  --json             print one JSON document: {"actor", "entries", "holders"}
+${STATE_DIR_HELP}
+  -h, --help         show this help
+
+Exit 1 with one line when the actor has no event in the log, or the log cannot be read.
+`;
+
+function actorIdFrom(positionals: string[]): string {
+  const id = positionals[0];
+  if (id === undefined) throw new UsageError("which actor? give <kind>/<name>, e.g. volume/db");
+  const slash = id.indexOf("/");
+  const kind = slash === -1 ? id : id.slice(0, slash);
+  if (slash === -1 || slash === id.length - 1 || !isKindName(kind)) {
+    throw new UsageError(
+      `"${id}" is not an actor: give <kind>/<name> with kind one of ${KIND_LIST}`,
+    );
+  }
+  return id;
+}
+
+async function history(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(args, {
+    json: { type: "boolean" },
+    "state-dir": { type: "string" },
+  }, 1);
+  const id = actorIdFrom(positionals);
+  const stateDir = stateDirFrom(values["state-dir"]);
+  const dir = await logDirOf(stateDir);
+  const result = await readingLog(stateDir, () => actorHistory(readLog(dir, { actor: id }), id));
+  if (result.entries.length === 0) {
+    throw new CommandError(`Cannot show history of ${id}: no event of it in ${stateDir}`);
+  }
+  const output = bufferedOut();
+  if (values.json) output.line(JSON.stringify(result));
+  else describe(id, result, output.line);
+  output.flush();
+  return 0;
+}
+
+function entryLine(entry: HistoryEntry): string {
+  const time = new Date(entry.at).toISOString();
+  return `${entry.seq}  ${time}  ${entry.type}  ${JSON.stringify(entry.data)}  ` +
+    `${entry.from} -> ${entry.state}  ${entry.outcome}`;
+}
+
+function describe(
+  id: string,
+  { actor, entries, holders }: ActorHistory,
+  line: (text: string) => void,
+) {
+  for (const entry of entries) line(entryLine(entry));
+  line(
+    actor
+      ? `now: ${id} is ${actor.state}  ${JSON.stringify(actor.context)}`
+      : `now: ${id} does not exist`,
+  );
+  if (holders.length > 0) {
+    const list = holders.map((holder) =>
+      `${holder.mountId}${holder.count > 1 ? ` (x${holder.count})` : ""} since ` +
+      `${new Date(holder.since).toISOString()} (seq ${holder.seq})`
+    );
+    const s = holders.length === 1 ? "" : "s";
+    line(`held by ${holders.length} mount ID${s}: ${list.join(", ")}`);
+  }
+}
+
+export const historyCommand: Command = {
+  name: "history",
+  summary: "show one actor's events, the state after each and their outcomes",
+  help: HELP,
+  run: history,
+};

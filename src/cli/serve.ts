@@ -1,0 +1,176 @@
+// `berth serve`: flags and environment → a running Berth until SIGINT or SIGTERM.
+import { type Cidr, DEFAULT_POOL_PREFIX, DEFAULT_POOL_RANGE, parseCidr } from "../backends/ipam.ts";
+import { LogDamagedError } from "../log/file_store.ts";
+import { StateDirLockedError } from "../log/lock.ts";
+import { startBerth } from "../start_berth.ts";
+import { SocketInUseError } from "../transport/_unix_socket.ts";
+import {
+  type AdminAddress,
+  AdminAddressError,
+  describeAdminAddress,
+  parseAdminAddress,
+} from "../transport/admin/address.ts";
+import {
+  type Command,
+  CommandError,
+  DEFAULT_STATE_DIR,
+  diagnose,
+  parseFlags,
+  UsageError,
+} from "./_command.ts";
+
+const PLUGIN_NAME_REGEXP = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+const HELP = `Usage: berth serve [options]
+
+Serves the Docker plugin API (VolumeDriver, NetworkDriver, IpamDriver) on a unix socket. Every
+change is written to an append-only log in the state directory before it is acknowledged; on
+start the log is replayed and checked against the host, so volumes and their mounts, networks
+(a Linux bridge each), endpoints (a veth pair each), pools and addresses survive a crash or
+kill -9.
+
+Options:
+  --name NAME        plugin name: docker volume|network create -d NAME      [env BERTH_NAME]
+                     (default: berth); the socket is /run/docker/plugins/NAME.sock
+  --socket PATH      listen on PATH instead                                 [env BERTH_SOCKET]
+  --state-dir DIR    where the log and the volumes live                     [env BERTH_STATE_DIR]
+                     (default: ${DEFAULT_STATE_DIR}; volumes in DIR/volumes/NAME/_data)
+  --admin ADDR       the inspector page, JSON API, /metrics and /healthz     [env BERTH_ADMIN]
+                     (default: the unix socket /run/berth/NAME.sock, mode 0600); or a loopback
+                     127.0.0.1:PORT or [::1]:PORT (0: any free port); "off" for none. Other
+                     addresses are refused: the admin API shows every actor and its history
+  --pool-range CIDR  where IPAM picks a pool when none is asked for      [env BERTH_POOL_RANGE]
+                     (default: ${DEFAULT_POOL_RANGE})
+  --pool-size N      prefix length of such pools (default: ${DEFAULT_POOL_PREFIX})            [env BERTH_POOL_SIZE]
+  --reconcile MODE   at start, what to do with links named bth* that no   [env BERTH_RECONCILE]
+                     network or endpoint owns: report (default) or repair (delete them).
+                     Links without Berth's prefix are never touched.
+  -h, --help         show this help
+
+Stops cleanly on SIGINT or SIGTERM: calls in flight finish, the log is synced, the sockets removed.
+Needs root: the socket directories, the state directory, and ip link for bridges and veths.
+`;
+
+type ServeConfig = {
+  name: string;
+  socket: string;
+  stateDir: string;
+  admin: AdminAddress | null;
+  poolRange: Cidr;
+  poolPrefix: number;
+  repairOrphans: boolean;
+};
+
+function setting(flag: string | undefined, env: string, fallback: string): string {
+  return flag ?? Deno.env.get(env) ?? fallback;
+}
+
+function cidrSetting(text: string): Cidr {
+  try {
+    return parseCidr(text);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+function parseServe(args: string[]): ServeConfig {
+  const { values } = parseFlags(args, {
+    name: { type: "string" },
+    socket: { type: "string" },
+    "state-dir": { type: "string" },
+    admin: { type: "string" },
+    "pool-range": { type: "string" },
+    "pool-size": { type: "string" },
+    reconcile: { type: "string" },
+  });
+  const name = setting(values.name, "BERTH_NAME", "berth");
+  if (!PLUGIN_NAME_REGEXP.test(name)) {
+    throw new UsageError(`plugin name "${name}" must match ${PLUGIN_NAME_REGEXP.source}`);
+  }
+  const socket = setting(values.socket, "BERTH_SOCKET", `/run/docker/plugins/${name}.sock`);
+  const stateDir = setting(values["state-dir"], "BERTH_STATE_DIR", DEFAULT_STATE_DIR);
+  const poolRange = cidrSetting(
+    setting(values["pool-range"], "BERTH_POOL_RANGE", DEFAULT_POOL_RANGE),
+  );
+  const sizeText = setting(values["pool-size"], "BERTH_POOL_SIZE", `${DEFAULT_POOL_PREFIX}`);
+  const poolPrefix = Number(sizeText);
+  if (!Number.isInteger(poolPrefix) || poolPrefix < poolRange.prefix || poolPrefix > 30) {
+    throw new UsageError(
+      `pool size "${sizeText}" must be a prefix length from ${poolRange.prefix} to 30`,
+    );
+  }
+  const reconcile = setting(values.reconcile, "BERTH_RECONCILE", "report");
+  if (reconcile !== "report" && reconcile !== "repair") {
+    throw new UsageError(`reconcile mode "${reconcile}" must be report or repair`);
+  }
+  const adminText = setting(values.admin, "BERTH_ADMIN", `/run/berth/${name}.sock`);
+  let admin: AdminAddress | null = null;
+  try {
+    admin = adminText === "off" ? null : parseAdminAddress(adminText);
+  } catch (error) {
+    // Not a usage slip: a refusal on purpose, exit 1 with the reason.
+    if (error instanceof AdminAddressError) throw new CommandError(error.message);
+    throw error;
+  }
+  return {
+    name,
+    socket,
+    stateDir,
+    admin,
+    poolRange,
+    poolPrefix,
+    repairOrphans: reconcile === "repair",
+  };
+}
+
+async function serve(config: ServeConfig): Promise<number> {
+  // Listen for stop signals before anything else: a SIGTERM that arrives while the log replays
+  // must still end in a clean stop, not in Deno's default exit with the lock and socket half set.
+  const stop = Promise.withResolvers<string>();
+  const signals = ["SIGINT", "SIGTERM"] as const;
+  const handlers = signals.map((signal) => {
+    const handler = () => stop.resolve(signal);
+    Deno.addSignalListener(signal, handler);
+    return [signal, handler] as const;
+  });
+  diagnose("INFO", `starting: replaying the log in ${config.stateDir}`);
+  try {
+    const berth = await startBerth({
+      socket: config.socket,
+      stateDir: config.stateDir,
+      ...(config.admin ? { admin: config.admin } : {}),
+      poolRange: config.poolRange,
+      repairOrphans: config.repairOrphans,
+      poolPrefix: config.poolPrefix,
+      warn: (message) => diagnose("WARN", message),
+      report: (message) => diagnose("ERROR", message),
+      onAdmin: (admin) => diagnose("INFO", `admin on ${describeAdminAddress(admin.address)}`),
+    });
+    diagnose(
+      "INFO",
+      `serving ${config.socket} (state ${config.stateDir}, ${berth.store.lastSeq} events, ` +
+        (["volume", "network", "endpoint", "pool"] as const)
+          .map((kind) => `${berth.engine.list(kind).length} ${kind}s`).join(", ") +
+        ")",
+    );
+    const signal = await stop.promise;
+    diagnose("INFO", `${signal}: finishing calls in flight`);
+    await berth.stop();
+    diagnose("INFO", `stopped; log synced at event ${berth.store.lastSeq}`);
+    return 0;
+  } catch (error) {
+    const known = error instanceof StateDirLockedError || error instanceof LogDamagedError ||
+      error instanceof SocketInUseError;
+    if (known) throw new CommandError(error.message);
+    throw error;
+  } finally {
+    for (const [name, handler] of handlers) Deno.removeSignalListener(name, handler);
+  }
+}
+
+export const serveCommand: Command = {
+  name: "serve",
+  summary: "serve the Docker plugin socket and the admin endpoint (the default)",
+  help: HELP,
+  run: (args) => serve(parseServe(args)),
+};
