@@ -40,8 +40,8 @@ export type LiveModel = {
   close(): void;
 };
 
-const FLUSH_MS = 100;
-const MAX_RECORDS = 256;
+const FLUSH_MS = 250;
+const MAX_RECORDS = 128;
 
 export function createLiveModel(engine: Engine, lastSeq: number): LiveModel {
   const actors = new Map<string, AnyMachineSnapshot>();

@@ -101,6 +101,22 @@ Deno.test({
     });
 
     await t.step("a screenshot of it is a picture, not a blank", async () => {
+      // A few more actors, so the picture (the README's) shows counts in several states.
+      for (
+        const [method, body] of [
+          ["VolumeDriver.Create", { Name: "db-data" }],
+          ["VolumeDriver.Mount", { Name: "db-data", ID: "c2" }],
+          ["VolumeDriver.Mount", { Name: "db-data", ID: "c3" }],
+          ["VolumeDriver.Create", { Name: "cache" }],
+          ["IpamDriver.RequestPool", { Pool: "198.18.7.0/24", Options: {}, V6: false }],
+          ["IpamDriver.RequestAddress", { PoolID: "198.18.7.0/24", Address: "", Options: {} }],
+        ] as const
+      ) {
+        assert.equal((await berth.call(method, body)).status, 200, method);
+      }
+      await page.waitForFunction(() =>
+        document.querySelector('#actors tr[data-id="pool/198.18.7.0/24"]') !== null
+      );
       const path = join(dir.path, "inspector.png");
       await page.screenshot({ path, fullPage: true });
       const png = pngColours(await Deno.readFile(path));

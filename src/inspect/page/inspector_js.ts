@@ -4,6 +4,11 @@
 export const INSPECTOR_JS = String.raw`
 const $ = (id) => document.getElementById(id);
 const TABLE_ROWS = 300;
+// Under a flood of calls the page redraws at most this often: the browser often shares its
+// CPUs with Berth, and an operator cannot read faster anyway.
+const RENDER_EVERY_MS = 400;
+// An actor's view is read from the log on disk: while its actor keeps changing, at most this often.
+const ACTOR_EVERY_MS = 1500;
 const ui = {
   lastSeq: 0,
   at: null,            // null: live; a number: time travel to that sequence
@@ -13,7 +18,10 @@ const ui = {
   cards: new Map(),    // kind -> card element holding the chart
   svgs: new Map(),     // kind -> svg text
   renderQueued: false,
+  renderedAt: 0,
   travelTimer: 0,
+  actorTimer: 0,
+  actorAt: 0,
   travelling: 0,
 };
 
@@ -81,10 +89,12 @@ async function loadActors() {
 function queueRender() {
   if (ui.renderQueued) return;
   ui.renderQueued = true;
-  requestAnimationFrame(() => {
+  const wait = Math.max(0, ui.renderedAt + RENDER_EVERY_MS - performance.now());
+  setTimeout(() => requestAnimationFrame(() => {
     ui.renderQueued = false;
+    ui.renderedAt = performance.now();
     render();
-  });
+  }), wait);
 }
 
 function render() {
@@ -167,9 +177,19 @@ function applyBatch(batch) {
     ui.shown = ui.live;
     const touched = batch.actors.some((view) => view.id === ui.selected) ||
       batch.records.some((record) => record.actor === ui.selected);
-    if (touched) showActor(ui.selected);
+    if (touched) refreshActor();
   }
   queueRender();
+}
+
+function refreshActor() {
+  if (ui.actorTimer) return;
+  const wait = Math.max(0, ui.actorAt + ACTOR_EVERY_MS - performance.now());
+  ui.actorTimer = setTimeout(() => {
+    ui.actorTimer = 0;
+    ui.actorAt = performance.now();
+    if (ui.at === null) showActor(ui.selected);
+  }, wait);
 }
 
 function connect() {

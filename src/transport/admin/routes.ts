@@ -41,11 +41,14 @@ export async function apiRoute(
     return await api.actor(id, seq(query, "at"));
   }
   if (path === "/api/log") {
-    const kindOf = query.get("actor");
+    // As of `at`, the log ends there: `at` bounds `to` like on every other route.
+    const to = seq(query, "to");
+    const at = seq(query, "at");
+    const end = to === undefined ? at : at === undefined ? to : Math.min(to, at);
     return await api.log({
       ...optional("from", seq(query, "from")),
-      ...optional("to", seq(query, "to")),
-      ...optional("actor", kindOf),
+      ...optional("to", end),
+      ...optional("actor", query.get("actor")),
       ...optional("type", query.get("type")),
       ...optional("limit", seq(query, "limit")),
     });

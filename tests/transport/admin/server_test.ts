@@ -164,6 +164,10 @@ Deno.test("admin API: actors, filters, history and ?at=SEQ equal to the states t
     };
     assert.deepEqual(page.records.map((record) => record.seq), [2, 3, 4]);
     assert.equal(page.next, 5);
+    const asOf = (await admin.get("/api/log?from=2&at=3")).json() as {
+      records: { seq: number }[];
+    };
+    assert.deepEqual(asOf.records.map((record) => record.seq), [2, 3]);
     const mounts = (await admin.get("/api/log?type=volume.mount")).json() as {
       records: unknown[];
     };
@@ -314,6 +318,20 @@ Deno.test("option values whose key looks secret never leave the admin endpoint",
     }
     assert.ok(pages[1]!.includes('"uid":"1000"'), "other options are shown");
     assert.ok(pages[1]!.includes(`"password":"${MASK}"`));
+    // Errors name a refused option, never its value.
+    const refusals = [
+      await berth.call("VolumeDriver.Create", { Name: "other", Opts: { password: "hunter2" } }),
+      await berth.call("IpamDriver.RequestPool", {
+        Pool: "198.18.41.0/24",
+        Options: { token: "hunter2" },
+        V6: false,
+      }),
+    ];
+    for (const reply of refusals) {
+      assert.ok(reply.status >= 400, reply.text);
+      assert.ok(!reply.text.includes("hunter2"), reply.text);
+    }
+    assert.ok(!berth.errors.join("\n").includes("hunter2"));
   } finally {
     await feed.close();
   }
