@@ -5,6 +5,7 @@ import { connectPlugin, type PluginClient } from "../tests/helpers/plugin_client
 import { cpuSeconds } from "./_machine.ts";
 import type { ProcessTracker, ServerProcess } from "./_process.ts";
 import type { DockerRunRow, StartRow, ThroughputRow } from "./_report.ts";
+import type { InspectorRow } from "./_inspector.ts";
 import { countLogEvents } from "./_start_time.ts";
 import { type PhaseLength, type PhaseResult, runPhase, type Unit } from "./_workloads.ts";
 
@@ -19,6 +20,7 @@ export type Results = {
   ipamRows: ThroughputRow[];
   starts: StartRow[];
   dockerRuns: DockerRunRow[];
+  inspector: InspectorRow[];
   notes: string[];
   /** /proc/loadavg's first three fields when the run began. */
   loadAtStart: string;

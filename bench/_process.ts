@@ -120,7 +120,7 @@ export function berthDenoFlags(): string[] {
  */
 export function spawnBerth(
   tracker: ProcessTracker,
-  options: { socket: string; stateDir: string; label?: string; name?: string },
+  options: { socket: string; stateDir: string; label?: string; name?: string; admin?: string },
 ): ServerProcess {
   const where = options.name === undefined
     ? ["--socket", options.socket]
@@ -134,6 +134,9 @@ export function spawnBerth(
     ...where,
     "--state-dir",
     options.stateDir,
+    // The inspector only when a workload asks for it: the default socket is one per host.
+    "--admin",
+    options.admin ?? "off",
   ];
   return spawnServer(tracker, {
     label: options.label ?? "Berth",

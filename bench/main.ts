@@ -7,7 +7,8 @@
 //
 // Env: BERTH_BENCH_SECONDS (per phase, default 3), BERTH_BENCH_DIR (default /var/tmp unless it is
 // tmpfs), BERTH_BENCH_DENO_FLAGS (extra `deno run` flags for the Berth child, e.g. --cpu-prof),
-// BERTH_BENCH_DOCKER_RUNS (timed runs per network, default 20).
+// BERTH_BENCH_DOCKER_RUNS (timed runs per network, default 20), BERTH_BENCH_ONLY (a comma list of
+// phases to run: volume, ipam, docker, inspector; default all).
 import { goVersion } from "./_go_baseline.ts";
 import { machineFacts, measureFdatasync, pickBenchBase } from "./_machine.ts";
 import { killAll } from "./_process.ts";
@@ -21,6 +22,7 @@ import {
   SECONDS,
 } from "./_context.ts";
 import { runDockerRunPhase } from "./_docker_run.ts";
+import { runInspectorPhases } from "./_inspector.ts";
 import { runIpamPhases } from "./_ipam.ts";
 import { runVolumePhases } from "./_volume_phases.ts";
 
@@ -54,6 +56,12 @@ function printReport(facts: string, results: Results) {
     console.log("### `docker run --rm --network X IMAGE true`: wall time of the docker CLI\n");
     console.log(dockerRunTable(results.dockerRuns) + "\n");
   }
+  if (results.inspector.length > 0) {
+    console.log("### Inspector and time travel\n");
+    console.log("| what | figure | how |\n| --- | --- | --- |");
+    for (const row of results.inspector) console.log(`| ${row.join(" | ")} |`);
+    console.log("");
+  }
   const notes = [
     "calls/s counts every HTTP call (a held pair is one Mount and one Unmount: Mount/s = calls/s ÷ 2).",
     "records/s is the growth of the log during the phase; each reply waited for its record's fdatasync.",
@@ -85,6 +93,7 @@ export async function runBench(): Promise<number> {
       ipamRows: [],
       starts: [],
       dockerRuns: [],
+      inspector: [],
       notes: [],
       loadAtStart: loadAverage(),
     },
@@ -117,12 +126,15 @@ export async function runBench(): Promise<number> {
     const version = await goVersion();
     facts = machineTable(machineFacts(dir), fsync, version ?? "not installed");
     progress(`bench dir ${dir}; fdatasync ${fsync.meanUs.toFixed(0)} µs mean`);
-    const phases = [
-      () => runVolumePhases(ctx, version),
-      () => runIpamPhases(ctx),
-      () => runDockerRunPhase(ctx),
-    ];
-    for (const phase of phases) {
+    const phases = {
+      volume: () => runVolumePhases(ctx, version),
+      ipam: () => runIpamPhases(ctx),
+      docker: () => runDockerRunPhase(ctx),
+      inspector: () => runInspectorPhases(ctx),
+    };
+    const only = Deno.env.get("BERTH_BENCH_ONLY")?.split(",");
+    for (const [name, phase] of Object.entries(phases)) {
+      if (only && !only.includes(name)) continue;
       if (ctx.aborted) throw new Error("Interrupted");
       await phase();
     }
