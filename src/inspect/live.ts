@@ -41,7 +41,12 @@ export type LiveModel = {
 };
 
 const FLUSH_MS = 250;
-const MAX_RECORDS = 128;
+/**
+ * Records kept for the next batch. Few on purpose: each one kept lives until the flush, long
+ * enough for V8 to move it to the old generation, and under a flood that GC work is paid on the
+ * call path. Whoever needs every record reads /api/log.
+ */
+const MAX_RECORDS = 32;
 
 export function createLiveModel(engine: Engine, lastSeq: number): LiveModel {
   const actors = new Map<string, AnyMachineSnapshot>();
@@ -50,7 +55,10 @@ export function createLiveModel(engine: Engine, lastSeq: number): LiveModel {
   }
   const listeners = new Set<(batch: FeedBatch) => void>();
   let seq = lastSeq;
-  let pending: LogRecord[] = [];
+  // A ring of the newest records: `count` of them end at `next - 1`.
+  const ring: (LogRecord | undefined)[] = new Array(MAX_RECORDS);
+  let next = 0;
+  let count = 0;
   let skipped = 0;
   const touched = new Map<string, AnyMachineSnapshot>();
   let timer: ReturnType<typeof setTimeout> | null = null;
@@ -60,26 +68,29 @@ export function createLiveModel(engine: Engine, lastSeq: number): LiveModel {
     if (snapshot.status === "done") actors.delete(record.actor);
     else actors.set(record.actor, snapshot);
     if (listeners.size === 0) return;
-    // Trimmed in halves, not one shift per event: constant cost per event under a flood.
-    if (pending.length === 2 * MAX_RECORDS) {
-      pending = pending.slice(MAX_RECORDS);
-      skipped += MAX_RECORDS;
-    }
-    pending.push(record);
+    if (count === MAX_RECORDS) skipped++;
+    else count++;
+    ring[next] = record;
+    next = (next + 1) % MAX_RECORDS;
     touched.set(record.actor, snapshot);
     timer ??= setTimeout(flush, FLUSH_MS);
   });
 
   function flush() {
     timer = null;
-    const cut = Math.max(0, pending.length - MAX_RECORDS);
+    const records: FeedRecord[] = [];
+    for (let i = count; i > 0; i--) {
+      const index = (next - i + MAX_RECORDS) % MAX_RECORDS;
+      records.push(feedRecord(ring[index]!));
+      ring[index] = undefined;
+    }
     const batch: FeedBatch = {
       lastSeq: seq,
-      records: pending.slice(cut).map(feedRecord),
-      skipped: skipped + cut,
+      records,
+      skipped,
       actors: [...touched].map(([id, snapshot]) => actorView(id, snapshot)),
     };
-    pending = [];
+    count = 0;
     skipped = 0;
     touched.clear();
     for (const listener of listeners) listener(batch);
