@@ -1,7 +1,7 @@
 // `berth history <kind>/<name>`: one actor's events from the log, the state after each and what
 // became of it; for a volume, who holds it. Read-only: never takes the lock, never writes.
 import { isKindName, KINDS } from "../../machines/mod.ts";
-import { type ActorHistory, actorHistory, type HistoryEntry } from "../inspect/history.ts";
+import { type HistoryEnd, historyEntries, type HistoryEntry } from "../inspect/history.ts";
 import { readLog } from "../log/reader.ts";
 import {
   type Command,
@@ -28,7 +28,7 @@ Reads the files only: works with Berth stopped or running, never takes the state
 Option values whose name looks secret are masked.
 
 Options:
-  --json             print one JSON document: {"actor", "entries", "holders"}
+  --json             print one JSON document: {"entries": [...], "actor", "holders"}
 ${STATE_DIR_HELP}
   -h, --help         show this help
 
@@ -56,15 +56,36 @@ async function history(args: string[]): Promise<number> {
   const id = actorIdFrom(positionals);
   const stateDir = stateDirFrom(values["state-dir"]);
   const dir = await logDirOf(stateDir);
-  const result = await readingLog(stateDir, () => actorHistory(readLog(dir, { actor: id }), id));
-  if (result.entries.length === 0) {
-    throw new CommandError(`Cannot show history of ${id}: no event of it in ${stateDir}`);
-  }
   const output = bufferedOut();
-  if (values.json) output.line(JSON.stringify(result));
-  else describe(id, result, output.line);
-  output.flush();
+  const fold = historyEntries(readLog(dir, { actor: id }), id);
+  const json = values.json ?? false;
+  const shown = await readingLog(stateDir, () => show(fold, { id, json, output }))
+    .finally(() => output.flush());
+  if (!shown) throw new CommandError(`Cannot show history of ${id}: no event of it in ${stateDir}`);
   return 0;
+}
+
+type Show = { id: string; json: boolean; output: ReturnType<typeof bufferedOut> };
+
+/**
+ * Prints entries as they come, so a long history needs no more memory than a short one: in JSON
+ * too, one document written piece by piece. False, with nothing printed, when there is none.
+ */
+async function show(
+  fold: AsyncGenerator<HistoryEntry, HistoryEnd>,
+  { id, json, output }: Show,
+): Promise<boolean> {
+  let next = await fold.next();
+  if (next.done) return false;
+  if (json) output.write(`{"entries":[`);
+  for (let first = true; !next.done; next = await fold.next(), first = false) {
+    if (json) output.write(`${first ? "" : ","}${JSON.stringify(next.value)}`);
+    else output.line(entryLine(next.value));
+  }
+  const { actor, holders } = next.value;
+  if (json) output.line(`],"actor":${JSON.stringify(actor)},"holders":${JSON.stringify(holders)}}`);
+  else closingLines(id, next.value, output.line);
+  return true;
 }
 
 function entryLine(entry: HistoryEntry): string {
@@ -73,12 +94,7 @@ function entryLine(entry: HistoryEntry): string {
     `${entry.from} -> ${entry.state}  ${entry.outcome}`;
 }
 
-function describe(
-  id: string,
-  { actor, entries, holders }: ActorHistory,
-  line: (text: string) => void,
-) {
-  for (const entry of entries) line(entryLine(entry));
+function closingLines(id: string, { actor, holders }: HistoryEnd, line: (text: string) => void) {
   line(
     actor
       ? `now: ${id} is ${actor.state}  ${JSON.stringify(actor.context)}`

@@ -73,10 +73,13 @@ export function bufferedOut(limit = 64 * 1024) {
   let text = "";
   const output = {
     closed: false,
-    line(line: string) {
+    write(chunk: string) {
       if (output.closed) return;
-      text += line + "\n";
+      text += chunk;
       if (text.length >= limit) output.flush();
+    },
+    line(line: string) {
+      output.write(line + "\n");
     },
     flush() {
       if (text === "" || output.closed) return;

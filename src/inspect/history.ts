@@ -39,14 +39,33 @@ export type ActorHistory = {
 type Records = Iterable<LogRecord> | AsyncIterable<LogRecord>;
 type Since = Map<string, { at: number; seq: number }>;
 
+/** What is left once every entry is out: the actor now, and who holds it if it is a volume. */
+export type HistoryEnd = Omit<ActorHistory, "entries">;
+
 /** Folds the records of `actorId` among `records` (others are passed over) into its history. */
 export async function actorHistory(records: Records, actorId: string): Promise<ActorHistory> {
-  const { kind, kindName } = splitActorId(actorId);
   const entries: HistoryEntry[] = [];
+  const fold = historyEntries(records, actorId);
+  let next = await fold.next();
+  for (; !next.done; next = await fold.next()) entries.push(next.value);
+  return { actor: next.value.actor, entries, holders: next.value.holders };
+}
+
+/**
+ * The same fold, streamed: yields each entry once its outcome is known (an event that asked for
+ * an effect waits for the effect.* record after it), returns the actor now and its holders. Holds
+ * only the entries of one effect in flight, however long the history.
+ */
+export async function* historyEntries(
+  records: Records,
+  actorId: string,
+): AsyncGenerator<HistoryEntry, HistoryEnd> {
+  const { kind, kindName } = splitActorId(actorId);
   const since: Since = new Map();
   let snapshot: AnyMachineSnapshot | null = null;
-  // The entry whose intent awaits its effect.* outcome.
+  // The entry whose intent awaits its effect.* outcome, and the entries held back behind it.
   let waiting: HistoryEntry | null = null;
+  let held: HistoryEntry[] = [];
   for await (const record of records) {
     if (record.actor !== actorId) continue;
     // A final state ends a life; the next event starts a new one (a volume created again).
@@ -58,36 +77,51 @@ export async function actorHistory(records: Records, actorId: string): Promise<A
       before,
       recordEvent(record),
     );
-    const entry: HistoryEntry = {
-      seq: record.seq,
-      at: record.at,
-      type: record.type,
-      data: maskSecrets(record.data),
-      from: stateName(before),
-      state: stateName(next),
-      outcome: "applied",
-    };
-    entries.push(entry);
-    if (next === before) {
-      entry.outcome = "ignored";
-      continue;
+    const entry = entryOf(record, before, next);
+    held.push(entry);
+    if (next !== before) {
+      if (record.type.startsWith("effect.")) {
+        if (waiting) waiting.outcome = entry.outcome;
+        waiting = null;
+      } else if (emittedIntents(actions).length > 0) {
+        entry.outcome = "in flight";
+        waiting = entry;
+      }
+      if (kindName === "volume") trackMounts(since, before, next, record);
+      snapshot = next;
     }
-    if (record.type.startsWith("effect.")) {
-      entry.outcome = effectOutcome(record);
-      if (waiting) waiting.outcome = entry.outcome;
-      waiting = null;
-    } else if (emittedIntents(actions).length > 0) {
-      entry.outcome = "in flight";
-      waiting = entry;
+    // Out goes everything before the entry still waiting (an earlier one never got an outcome).
+    const wait = waiting === null ? held.length : held.indexOf(waiting);
+    if (wait > 0) {
+      yield* held.slice(0, wait);
+      held = held.slice(wait);
     }
-    if (kindName === "volume") trackMounts(since, before, next, record);
-    snapshot = next;
   }
+  yield* held;
   const live = snapshot && snapshot.status !== "done" ? snapshot : null;
   return {
     actor: live && actorView(actorId, live),
-    entries,
     holders: live && kindName === "volume" ? mountHolders(live, since) : [],
+  };
+}
+
+function entryOf(
+  record: LogRecord,
+  before: AnyMachineSnapshot,
+  next: AnyMachineSnapshot,
+): HistoryEntry {
+  return {
+    seq: record.seq,
+    at: record.at,
+    type: record.type,
+    data: maskSecrets(record.data),
+    from: stateName(before),
+    state: stateName(next),
+    outcome: next === before
+      ? "ignored"
+      : record.type.startsWith("effect.")
+      ? effectOutcome(record)
+      : "applied",
   };
 }
 
