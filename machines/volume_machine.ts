@@ -42,14 +42,21 @@ export function totalMounts(context: VolumeContext): number {
   return total;
 }
 
+/** How many Mounts `mountId` holds. Own keys only: "toString" is a valid mount ID (rule 8). */
+function countOf(mounts: Record<string, number>, mountId: string): number {
+  return Object.hasOwn(mounts, mountId) ? mounts[mountId]! : 0;
+}
+
 function holds(context: VolumeContext, mountId: string): boolean {
-  return (context.mounts[mountId] ?? 0) > 0;
+  return countOf(context.mounts, mountId) > 0;
 }
 
 function withCount(mounts: Record<string, number>, mountId: string, delta: number) {
   const next = { ...mounts };
-  const count = (next[mountId] ?? 0) + delta;
-  if (count > 0) next[mountId] = count;
+  const count = countOf(mounts, mountId) + delta;
+  // Defined, not assigned: a mount ID "__proto__" must be a key, not the prototype's setter.
+  const value = { value: count, enumerable: true, writable: true, configurable: true };
+  if (count > 0) Object.defineProperty(next, mountId, value);
   else delete next[mountId];
   return next;
 }

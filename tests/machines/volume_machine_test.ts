@@ -284,3 +284,22 @@ Deno.test("volumeIsNoop: create of an existing volume changes nothing", () => {
   const { snapshot } = given(volumeMachine, input, CREATED);
   assert.equal(volumeIsNoop(snapshot as VolumeSnapshot, mount("a")), false);
 });
+
+Deno.test("volumeMachine counts mount IDs named like Object.prototype's members", async (t) => {
+  for (const id of ["toString", "__proto__", "constructor", "hasOwnProperty", "valueOf"]) {
+    await t.step(id, () => {
+      // First mount (through mounting) and a second one while mounted: both counted under `id`.
+      const held = given(volumeMachine, input, [...MOUNTED_A, mount(id), unmount("a")]);
+      held.when(mount(id)).then({ state: "mounted", intents: [] });
+      const snapshot = held.snapshot as VolumeSnapshot;
+      assert.equal(Object.getOwnPropertyDescriptor(snapshot.context.mounts, id)?.value, 1, id);
+      assert.equal(Object.keys(snapshot.context.mounts).join(), id);
+      // The last holder's unmount is the last one, and goes through unmounting.
+      held.when(unmount(id)).then({
+        state: "unmounting",
+        intents: [{ type: "intent.unmount", volume: "db", mountId: id }],
+      });
+      given(volumeMachine, input, CREATED).when(unmount(id)).thenRefused();
+    });
+  }
+});
