@@ -31,6 +31,17 @@ export function recordEvent(record: LogRecord): { type: string; at: number } {
   return parsed.data;
 }
 
+/**
+ * One record's event applied to `snapshot`: the next snapshot and the actions xstate would run
+ * (the intents among them), none of them run. For read models that need more than the fold.
+ */
+export function stepRecord(
+  snapshot: AnyMachineSnapshot,
+  record: LogRecord,
+): [AnyMachineSnapshot, { type: string }[]] {
+  return transition(splitActorId(record.actor).kind.machine, snapshot, recordEvent(record));
+}
+
 /** Folds `records` into the snapshots of every live actor; `warn` hears of ignored events. */
 export function replay(
   records: Iterable<LogRecord>,

@@ -1,9 +1,9 @@
 // One actor's story from its log records: each event with the state after it and what became of
 // it, across every life of the actor, and for a volume who holds it. Only reads; never dispatches.
-import { type AnyMachineSnapshot, transition } from "xstate";
+import type { AnyMachineSnapshot } from "xstate";
 import type { VolumeContext } from "../../machines/volume_machine.ts";
 import { emittedIntents } from "../engine/engine.ts";
-import { initialSnapshot, recordEvent, splitActorId } from "../engine/replay.ts";
+import { initialSnapshot, splitActorId, stepRecord } from "../engine/replay.ts";
 import type { LogRecord } from "../log/store.ts";
 import { type ActorView, actorView, maskSecrets, stateName } from "./view.ts";
 
@@ -60,7 +60,7 @@ export async function* historyEntries(
   records: Records,
   actorId: string,
 ): AsyncGenerator<HistoryEntry, HistoryEnd> {
-  const { kind, kindName } = splitActorId(actorId);
+  const { kindName } = splitActorId(actorId);
   const since: Since = new Map();
   let snapshot: AnyMachineSnapshot | null = null;
   // The entry whose intent awaits its effect.* outcome, and the entries held back behind it.
@@ -72,11 +72,8 @@ export async function* historyEntries(
     const before: AnyMachineSnapshot = snapshot && snapshot.status !== "done"
       ? snapshot
       : initialSnapshot(actorId);
-    const [next, actions]: [AnyMachineSnapshot, { type: string }[]] = transition(
-      kind.machine,
-      before,
-      recordEvent(record),
-    );
+    // The engine's own step: xstate's transition() builds a throwaway actor per call.
+    const [next, actions] = stepRecord(before, record);
     const entry = entryOf(record, before, next);
     held.push(entry);
     if (next !== before) {

@@ -93,6 +93,14 @@ Deno.test({
         document.querySelector('#actors tr[data-id="volume/web"] td:nth-child(2)')
           ?.textContent === "creating"
       );
+      // Before its first event the selected actor has no history: said, not an error.
+      await page.click("#back");
+      await page.waitForFunction(() =>
+        document.querySelector("#actor-context")?.textContent?.includes("has no event")
+      );
+      await page.waitForFunction(() =>
+        document.querySelector('#actors tr[data-id="volume/web"]') === null
+      );
       await page.click("#live");
       await page.waitForFunction(() =>
         document.querySelector('#actors tr[data-id="volume/web"] td:nth-child(2)')

@@ -127,7 +127,10 @@ function detail(view) {
   }
   if (view.kind === "network") return (c.bridge || "") + " " + (c.pool || "");
   if (view.kind === "endpoint") return (c.address || "") + " on " + (c.bridge || "");
-  if (view.kind === "pool") return (c.addresses || []).length + " addresses held";
+  if (view.kind === "pool") {
+    const held = (c.addresses || []).length;
+    return held + (held === 1 ? " address" : " addresses") + " held";
+  }
   return "";
 }
 
@@ -235,7 +238,13 @@ async function select(id) {
 async function showActor(id) {
   if (!id) return;
   const query = ui.at === null ? "" : "?at=" + ui.at;
-  const body = await getJson("/api/actors/" + id.split("/").map(encodeURIComponent).join("/") + query);
+  let body;
+  try {
+    body = await getJson("/api/actors/" + id.split("/").map(encodeURIComponent).join("/") + query);
+  } catch (error) {
+    // Before its first event (time travel) the actor has no history yet.
+    body = { actor: null, entries: [], holders: [], note: String(error.message || error) };
+  }
   if (ui.selected !== id) return;
   const entries = body.entries || [];
   const view = body.actor;
@@ -248,7 +257,9 @@ async function showActor(id) {
   }
   const step = lastTransition(entries);
   if (step) light(svg, step.from, step.to, step.event);
-  $("actor-context").textContent = view ? JSON.stringify(view.context, null, 2) : "(no longer exists)";
+  $("actor-context").textContent = view
+    ? JSON.stringify(view.context, null, 2)
+    : body.note || "(no longer exists)";
   renderWhy(view, body.holders || []);
   renderHistory(entries);
 }
@@ -298,7 +309,13 @@ async function travel(seq) {
   const mine = ++ui.travelling;
   await loadActors();
   if (mine !== ui.travelling) return;
-  await describeStep(target);
+  if (ui.at === null) {
+    // Back to now: no step to explain.
+    $("step").textContent = "";
+    for (const card of ui.cards.values()) light(card.querySelector("svg"), null, null, null);
+  } else {
+    await describeStep(target);
+  }
   if (ui.selected) await showActor(ui.selected);
 }
 

@@ -34,11 +34,20 @@ export async function apiRoute(
     });
   }
   if (path.startsWith(ACTOR_PREFIX)) {
-    const id = decodeURIComponent(path.slice(ACTOR_PREFIX.length));
+    const id = decoded(path.slice(ACTOR_PREFIX.length));
     const slash = id.indexOf("/");
     if (slash === -1) throw new ApiError(400, `Actor "${id}" must be written kind/name`);
     kind(id.slice(0, slash));
-    return await api.actor(id, seq(query, "at"));
+    const answer = await api.actor(id, seq(query, "at"));
+    if (answer.entries.length === 0) {
+      throw new ApiError(
+        404,
+        `Actor "${id}" has no event in the log${
+          answer.at < answer.lastSeq ? ` up to ${answer.at}` : ""
+        }`,
+      );
+    }
+    return answer;
   }
   if (path === "/api/log") {
     // As of `at`, the log ends there: `at` bounds `to` like on every other route.
@@ -54,6 +63,14 @@ export async function apiRoute(
     });
   }
   return null;
+}
+
+function decoded(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw new ApiError(400, "The path is not valid percent-encoding");
+  }
 }
 
 function optional<K extends string, V>(key: K, value: V | null | undefined) {

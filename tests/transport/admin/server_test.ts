@@ -189,11 +189,22 @@ Deno.test("admin API: actors, filters, history and ?at=SEQ equal to the states t
   });
 
   await t.step("bad queries are refused with 400 and a reason", async () => {
-    for (const query of ["/api/actors?at=999999", "/api/actors?at=-1", "/api/actors?kind=x"]) {
+    const bad = [
+      "/api/actors?at=999999",
+      "/api/actors?at=-1",
+      "/api/actors?kind=x",
+      "/api/actors/volume/%E0%A4%A",
+      "/api/actors/volume",
+      "/api/actors/nope/x",
+    ];
+    for (const query of bad) {
       const reply = await admin.get(query);
       assert.equal(reply.status, 400, query);
       assert.ok((reply.json() as { error: string }).error.length > 0);
     }
+    const unknown = await admin.get("/api/actors/volume/never");
+    assert.equal(unknown.status, 404);
+    assert.match(unknown.text, /Actor \\"volume\/never\\" has no event in the log/);
   });
   assert.equal(berth.errors.length, 0, berth.errors.join("\n"));
 });
