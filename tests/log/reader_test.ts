@@ -1,7 +1,5 @@
 // readLog / followLog over real multi-segment logs written by a real engine on a file store.
 import assert from "node:assert/strict";
-import { createEngine } from "../../src/engine/engine.ts";
-import { createVolumeEffects } from "../../src/engine/volume_effects.ts";
 import { LogDamagedError, openFileStore } from "../../src/log/file_store.ts";
 import {
   followLog,
@@ -13,31 +11,21 @@ import {
 } from "../../src/log/reader.ts";
 import { encodeRecord } from "../../src/log/record.ts";
 import type { LogRecord } from "../../src/log/store.ts";
-import { createRecordingBackend } from "../helpers/recording_backend.ts";
+import { driveLog as driveEngine } from "../helpers/drive_log.ts";
 import { tempDir } from "../helpers/temp_dir.ts";
 
 const SEGMENT_BYTES = 400;
 
-/** Drives a real engine on a file store in `dir`; returns every record it logged. */
-async function driveLog(dir: string, names = ["a", "b", "c"]): Promise<LogRecord[]> {
-  const store = await openFileStore({ dir, warn: () => {}, segmentBytes: SEGMENT_BYTES });
-  const records: LogRecord[] = [];
-  store.subscribe((record) => records.push(record));
-  let now = 1_700_000_000_000;
-  const { backend } = createRecordingBackend();
-  const engine = createEngine({
-    store,
-    effects: { volume: createVolumeEffects(backend) },
-    clock: () => ++now,
-  });
-  for (const name of names) {
-    await engine.dispatch(`volume/${name}`, { type: "volume.create", opts: {} });
-    await engine.dispatch(`volume/${name}`, { type: "volume.mount", mountId: "m1" });
-    await engine.dispatch(`volume/${name}`, { type: "volume.mount", mountId: "m2" });
-    await engine.dispatch(`volume/${name}`, { type: "volume.unmount", mountId: "m1" });
-  }
-  await store.close();
-  return records;
+/** A log of volumes created, mounted twice and unmounted once, over several segments. */
+function driveLog(dir: string, names = ["a", "b", "c"]): Promise<LogRecord[]> {
+  return driveEngine(dir, async (engine) => {
+    for (const name of names) {
+      await engine.dispatch(`volume/${name}`, { type: "volume.create", opts: {} });
+      await engine.dispatch(`volume/${name}`, { type: "volume.mount", mountId: "m1" });
+      await engine.dispatch(`volume/${name}`, { type: "volume.mount", mountId: "m2" });
+      await engine.dispatch(`volume/${name}`, { type: "volume.unmount", mountId: "m1" });
+    }
+  }, SEGMENT_BYTES);
 }
 
 async function collect(source: AsyncIterable<LogRecord>): Promise<LogRecord[]> {

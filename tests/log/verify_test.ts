@@ -2,36 +2,25 @@
 // with the machine check replay would make (replayCheck).
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { createEngine } from "../../src/engine/engine.ts";
-import { createVolumeEffects } from "../../src/engine/volume_effects.ts";
 import { replayCheck } from "../../src/inspect/time_travel.ts";
-import { openFileStore, segmentName } from "../../src/log/file_store.ts";
+import { segmentName } from "../../src/log/file_store.ts";
 import { listSegments, scanLog } from "../../src/log/reader.ts";
 import { encodeRecord } from "../../src/log/record.ts";
 import type { LogRecord } from "../../src/log/store.ts";
 import { verifyLog } from "../../src/log/verify.ts";
-import { createRecordingBackend } from "../helpers/recording_backend.ts";
+import { driveLog as driveEngine } from "../helpers/drive_log.ts";
 import { tempDir } from "../helpers/temp_dir.ts";
 
-async function driveLog(dir: string): Promise<LogRecord[]> {
-  const store = await openFileStore({ dir, warn: () => {}, segmentBytes: 400 });
-  const records: LogRecord[] = [];
-  store.subscribe((record) => records.push(record));
-  let now = 1_700_000_000_000;
-  const { backend } = createRecordingBackend();
-  const engine = createEngine({
-    store,
-    effects: { volume: createVolumeEffects(backend) },
-    clock: () => ++now,
+/** Volumes a, b, c created, mounted and unmounted over several segments; b removed. */
+function driveLog(dir: string): Promise<LogRecord[]> {
+  return driveEngine(dir, async (engine) => {
+    for (const name of ["a", "b", "c"]) {
+      await engine.dispatch(`volume/${name}`, { type: "volume.create", opts: {} });
+      await engine.dispatch(`volume/${name}`, { type: "volume.mount", mountId: "m1" });
+      await engine.dispatch(`volume/${name}`, { type: "volume.unmount", mountId: "m1" });
+    }
+    await engine.dispatch("volume/b", { type: "volume.remove" });
   });
-  for (const name of ["a", "b", "c"]) {
-    await engine.dispatch(`volume/${name}`, { type: "volume.create", opts: {} });
-    await engine.dispatch(`volume/${name}`, { type: "volume.mount", mountId: "m1" });
-    await engine.dispatch(`volume/${name}`, { type: "volume.unmount", mountId: "m1" });
-  }
-  await engine.dispatch("volume/b", { type: "volume.remove" });
-  await store.close();
-  return records;
 }
 
 /** Writes `records` as one segment named for the first, checksums and all. */
