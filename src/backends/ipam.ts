@@ -102,14 +102,9 @@ export function lowestFree(cidr: Cidr, taken: ReadonlySet<number>): number | nul
 
 /**
  * Lowest block of length `prefix` inside `range` that overlaps none of `taken`, or null when none is
- * left; blocks whose formatCidr is in `skip` are passed over as if taken.
+ * left.
  */
-export function nextFreePool(
-  range: Cidr,
-  prefix: number,
-  taken: readonly Cidr[],
-  skip: ReadonlySet<string> = new Set(),
-): Cidr | null {
+export function nextFreePool(range: Cidr, prefix: number, taken: readonly Cidr[]): Cidr | null {
   if (!Number.isInteger(prefix) || prefix < range.prefix || prefix > 32) {
     throw new IpamError(
       `Cannot split range "${formatCidr(range)}" into /${prefix} pools: ` +
@@ -130,9 +125,7 @@ export function nextFreePool(
       start = Math.ceil((span[1] + 1) / block) * block;
       continue;
     }
-    const candidate = { network: start, prefix };
-    if (!skip.has(formatCidr(candidate))) return candidate;
-    start += block;
+    return { network: start, prefix };
   }
   return null;
 }

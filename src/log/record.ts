@@ -1,7 +1,7 @@
 // The on-disk form of a log record: one JSON line whose last field is a CRC-32 of the rest.
 // Pure: bytes in, records out. `{"seq":1,…,"data":{…},"crc":"1a2b3c4d"}\n`
 import { z } from "zod";
-import { crc32 } from "./_crc32.ts";
+import { crc32 } from "node:zlib";
 import type { LogRecord } from "./store.ts";
 
 const ENCODER = new TextEncoder();
@@ -31,7 +31,7 @@ export function encodeRecord(record: LogRecord): Uint8Array {
       `,"v":${v},"data":${JSON.stringify(data)},"crc":"00000000"}\n`,
   );
   const bodyEnd = line.length - CRC_SUFFIX_LENGTH - 1;
-  const crc = crc32(CLOSE_BRACE, crc32(line, 0, 0, bodyEnd));
+  const crc = crc32(CLOSE_BRACE, crc32(line.subarray(0, bodyEnd)));
   const hex = crc.toString(16).padStart(8, "0");
   for (let i = 0; i < 8; i++) line[bodyEnd + 8 + i] = hex.charCodeAt(i);
   return line;
@@ -59,7 +59,7 @@ export function decodeRecord(bytes: Uint8Array, offset: number): DecodeResult {
   }
   const match = CRC_SUFFIX_REGEXP.exec(suffix);
   if (!match) return fail("record has no checksum field");
-  const actual = crc32(CLOSE_BRACE, crc32(bytes, 0, offset, bodyEnd));
+  const actual = crc32(CLOSE_BRACE, crc32(bytes.subarray(offset, bodyEnd)));
   if (actual !== parseInt(match[1]!, 16)) return fail("checksum mismatch");
   let parsed: unknown;
   try {

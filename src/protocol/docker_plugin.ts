@@ -1,5 +1,4 @@
-// The Docker plugin API as dockerd speaks it: content type, activation manifest, error shape.
-import { z } from "zod";
+// The Docker plugin API as dockerd speaks it: content type, activation manifest, error key.
 
 /** The media type dockerd sends in Accept; every reply carries it. */
 export const PLUGIN_CONTENT_TYPE = "application/vnd.docker.plugins.v1.2+json";
@@ -11,7 +10,3 @@ export const PLUGIN_INTERFACES = ["VolumeDriver", "NetworkDriver", "IpamDriver"]
 export function wantsErrorKey(path: string): boolean {
   return path.startsWith("/IpamDriver.");
 }
-
-/** A failure reply: dockerd reads `Err` (and `Error` on IPAM calls). */
-export const ErrorResponse = z.object({ Err: z.string() });
-export type ErrorResponse = z.infer<typeof ErrorResponse>;
