@@ -15,10 +15,11 @@ import { createIpamService } from "./engine/ipam_service.ts";
 import { createEndpointEffects, createNetworkEffects } from "./engine/network_effects.ts";
 import { createNetworkService } from "./engine/network_service.ts";
 import { sweepOrphanLinks } from "./engine/orphans.ts";
-import { replayInSlices } from "./engine/replay.ts";
+import { RecordSchemaError, replayInSlices } from "./engine/replay.ts";
 import { createVolumeEffects } from "./engine/volume_effects.ts";
-import { openFileStore } from "./log/file_store.ts";
+import { LogDamagedError, openFileStore } from "./log/file_store.ts";
 import { lockStateDir } from "./log/lock.ts";
+import { scanLog } from "./log/reader.ts";
 import type { EventStore } from "./log/store.ts";
 import type { AdminAddress } from "./transport/admin/address.ts";
 import { createMetrics } from "./transport/admin/metrics.ts";
@@ -64,6 +65,7 @@ export type StartOptions = {
  */
 export async function startBerth(options: StartOptions): Promise<RunningBerth> {
   const { stateDir, warn } = options;
+  const logDir = join(stateDir, "log");
   const lock = await lockStateDir(stateDir);
   const metrics = createMetrics();
   let admin: AdminServer | null = null;
@@ -71,7 +73,7 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
     if (options.admin) {
       admin = await serveAdmin({
         address: options.admin,
-        logDir: join(stateDir, "log"),
+        logDir,
         metrics,
         report: options.report,
       });
@@ -79,7 +81,7 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
     }
     const replayStart = performance.now();
     const store = await openFileStore({
-      dir: join(stateDir, "log"),
+      dir: logDir,
       warn,
       timings: {
         batch(records, _bytes, seconds) {
@@ -89,7 +91,9 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
         durable: (seconds) => metrics.appendSeconds.observe(seconds),
       },
     });
-    const actors = await replayInSlices(store.records(), warn);
+    const actors = await replayInSlices(store.records(), warn).catch(async (error) => {
+      throw error instanceof RecordSchemaError ? await located(logDir, error) : error;
+    });
     metrics.start.replaySeconds = (performance.now() - replayStart) / 1e3;
 
     const reconcileStart = performance.now();
@@ -148,6 +152,14 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
     lock.release();
     throw error;
   }
+}
+
+/** The segment and byte offset of the record replay refused, as a LogDamagedError. */
+async function located(logDir: string, error: RecordSchemaError): Promise<Error> {
+  for await (const { file, offset } of scanLog(logDir, { from: error.seq, to: error.seq })) {
+    return new LogDamagedError(file, offset, `sequence ${error.seq}: ${error.reason}`);
+  }
+  return error;
 }
 
 async function reportOrphans(

@@ -1,6 +1,7 @@
 // Berth as a real process: its command line, its lock, a clean stop, and kill -9 in mid-stream.
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { encodeRecord } from "../src/log/record.ts";
 import { runBerth, spawnBerth } from "./helpers/berth_process.ts";
 import { pluginClient } from "./helpers/plugin_socket.ts";
 import { tempDir } from "./helpers/temp_dir.ts";
@@ -223,6 +224,42 @@ Deno.test("main stops with the file and offset when a record before the end is d
   assert.equal(code, 1);
   assert.match(stderr, new RegExp(`${segment} is damaged at byte 0: checksum mismatch`));
   await assert.rejects(() => Deno.connect({ transport: "unix", path: socket }));
+});
+
+Deno.test("main names file and offset of a well-checksummed record its machine refuses", async () => {
+  await using dir = await tempDir();
+  const socket = join(dir.path, "b.sock");
+  const stateDir = join(dir.path, "s");
+  await Deno.mkdir(join(stateDir, "log"), { recursive: true });
+  const segment = join(stateDir, "log", "00000000000000000001.log");
+  const good = encodeRecord({
+    seq: 1,
+    at: 1,
+    actor: "volume/v1",
+    type: "volume.create",
+    v: 1,
+    data: { opts: {} },
+  });
+  // What a Berth of old could log before events were checked on write: a number as a mount ID.
+  const bad = encodeRecord({
+    seq: 2,
+    at: 2,
+    actor: "volume/v1",
+    type: "volume.mount",
+    v: 1,
+    data: { mountId: 7 },
+  });
+  await Deno.writeFile(segment, new Uint8Array([...good, ...bad]));
+  const { code, stderr } = await runBerth(["--socket", socket, "--state-dir", stateDir]);
+  assert.equal(code, 1, stderr);
+  assert.match(
+    stderr,
+    new RegExp(
+      `${segment} is damaged at byte ${good.length}: sequence 2: volume/v1 volume\\.mount ` +
+        `does not fit its schema: mountId: `,
+    ),
+  );
+  assert.equal(stderr.trim().split("\n").filter((line) => line.includes("[ERROR]")).length, 1);
 });
 
 Deno.test("main opens its socket only once replay is complete", async () => {

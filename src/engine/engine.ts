@@ -3,13 +3,14 @@
 // the EventStore and Effects interfaces it is handed.
 import type { AnyMachineSnapshot } from "xstate";
 import type { Intent } from "../../machines/intents.ts";
-import type { KindName } from "../../machines/mod.ts";
+import type { KindName, MachineKind } from "../../machines/mod.ts";
 import type { EventStore, LogRecord } from "../log/store.ts";
 import type { Effects, EventFields } from "./effects.ts";
 import {
   EffectFailedError,
   EngineError,
   IllegalStateError,
+  InvalidRequestError,
   NotFoundError,
   UnavailableError,
 } from "./errors.ts";
@@ -164,7 +165,11 @@ export function createEngine(options: EngineOptions): Engine {
     const fields = typeof decision === "function" ? decision(actor.snapshot) : decision;
     // null: the decision found nothing to do (a resent request already carried out).
     if (fields === null) return { snapshot: actor.snapshot, durable: actor.durable };
-    const event = { ...fields, at: clock() };
+    const checked = checkEvent(kind, { ...fields, at: clock() });
+    if (typeof checked === "string") {
+      throw new InvalidRequestError(`Cannot record ${fields.type} of ${actor.id}: ${checked}`);
+    }
+    const event = checked;
     effectsFor(actor.id).check(actor.id, event);
     if (kind.isNoop(actor.snapshot, event)) {
       return { snapshot: actor.snapshot, durable: actor.durable };
@@ -193,8 +198,17 @@ export function createEngine(options: EngineOptions): Engine {
       if (!(error instanceof Error && error.name === "BackendError")) warn(describe(error));
       outcome = { type: "effect.failed", reason: error instanceof Error ? error.message : "?" };
     }
-    await record(actor, { ...outcome, at: clock() }).durable;
-    return outcome.type === "effect.failed" ? explainFailure(actor, intent, outcome) : null;
+    const checked = checkEvent(splitActorId(actor.id).kind, { ...outcome, at: clock() });
+    // An outcome the machine's schema refuses would stop the next start: logged as a failure.
+    const event = typeof checked === "string"
+      ? {
+        type: "effect.failed",
+        reason: `the backend's answer does not fit: ${checked}`,
+        at: clock(),
+      }
+      : checked;
+    await record(actor, event).durable;
+    return event.type === "effect.failed" ? explainFailure(actor, intent, event) : null;
   }
 
   function forget(actor: Actor) {
@@ -274,6 +288,21 @@ export function createEngine(options: EngineOptions): Engine {
       }
     },
   };
+}
+
+/**
+ * The event as its kind's schema parses it (unknown fields dropped), or what is wrong with it:
+ * nothing reaches the log that replay would refuse (DESIGN rule 6).
+ */
+function checkEvent(
+  kind: MachineKind,
+  event: EventFields & { at: number },
+): (EventFields & { at: number }) | string {
+  const parsed = kind.event.safeParse(event);
+  if (parsed.success) return parsed.data;
+  return parsed.error.issues
+    .map((issue) => `${issue.path.length ? `${issue.path.join(".")}: ` : ""}${issue.message}`)
+    .join("; ");
 }
 
 /**

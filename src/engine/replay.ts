@@ -18,14 +18,25 @@ export function initialSnapshot(id: string): AnyMachineSnapshot {
   return initialTransition(kind.machine, { name })[0];
 }
 
+/** A logged record whose event its machine's schema refuses; `seq` says which. */
+export class RecordSchemaError extends Error {
+  override name = "RecordSchemaError";
+  constructor(readonly seq: number, readonly reason: string, message: string) {
+    super(message);
+  }
+}
+
 /** The event a record carries, checked against its kind's schema. */
 export function recordEvent(record: LogRecord): { type: string; at: number } {
   const { kind } = splitActorId(record.actor);
   const parsed = kind.event.safeParse({ ...record.data, type: record.type, at: record.at });
   if (!parsed.success) {
-    throw new Error(
-      `Record ${record.seq} (${record.actor} ${record.type}) does not fit its schema: ` +
-        parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; "),
+    const issues = parsed.error.issues
+      .map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ");
+    throw new RecordSchemaError(
+      record.seq,
+      `${record.actor} ${record.type} does not fit its schema: ${issues}`,
+      `Record ${record.seq} (${record.actor} ${record.type}) does not fit its schema: ${issues}`,
     );
   }
   return parsed.data;

@@ -318,3 +318,52 @@ Deno.test("engine.observe hears each durable event in log order, with the snapsh
   ]);
   assert.equal(store.all.length, 7);
 });
+
+Deno.test("engine refuses an event its schema does not accept, naming actor and field", async () => {
+  const { engine, store, calls } = setupEngine();
+  await engine.dispatch("volume/db", { type: "volume.create", opts: {} });
+  const before = store.all.length;
+  for (
+    const [event, field] of [
+      [{ type: "volume.mount", mountId: "" }, /mountId: /],
+      [{ type: "volume.mount", mountId: 7 }, /mountId: /],
+      [{ type: "volume.create", opts: { mode: 7 } }, /opts\.mode: /],
+      [{ type: "volume.frobnicate" }, /type: /],
+    ] as const
+  ) {
+    await assert.rejects(
+      () => engine.dispatch("volume/db", event),
+      (error: unknown) => {
+        assert.ok(error instanceof InvalidRequestError, String(error));
+        assert.match(error.message, new RegExp(`^Cannot record ${event.type} of volume/db: `));
+        assert.match(error.message, field);
+        return true;
+      },
+    );
+  }
+  assert.equal(store.all.length, before, "nothing was logged");
+  assert.deepEqual(calls.map((call) => call.op), ["create"]);
+});
+
+Deno.test("engine logs a backend answer its schema refuses as a failed effect", async () => {
+  const store = createMemoryStore();
+  const fake = createRecordingBackend();
+  const effects = createVolumeEffects(fake.backend);
+  const engine = createEngine({
+    store,
+    effects: {
+      volume: {
+        ...effects,
+        // A backend that answers a number where the machine wants a mountpoint string.
+        run: (intent) => effects.run(intent).then((fields) => ({ ...fields, mountpoint: 42 })),
+      },
+    },
+  });
+  await assert.rejects(
+    () => engine.dispatch("volume/db", { type: "volume.create", opts: {} }),
+    /Cannot create volume "db": the backend's answer does not fit: mountpoint: /,
+  );
+  assert.deepEqual(store.all.map((record) => record.type), ["volume.create", "effect.failed"]);
+  // And the log replays.
+  assert.equal(createEngine({ store, effects: {} }).list("volume").length, 0);
+});

@@ -68,11 +68,25 @@ Deno.test("decodeRecord refuses lines that are not records", () => {
   }
 });
 
-Deno.test("decodeRecord refuses a well-checksummed line of the wrong shape", () => {
-  const body = new TextEncoder().encode('{"seq":0,"at":1}');
-  const crc = crc32(body).toString(16).padStart(8, "0");
-  const line = new TextEncoder().encode(`{"seq":0,"at":1,"crc":"${crc}"}\n`);
-  const result = decodeRecord(line, 0);
-  assert.equal(result.ok, false);
-  assert.match((result as { reason: string }).reason, /bad shape/);
+Deno.test("decodeRecord refuses a well-checksummed line of the wrong shape, saying what", () => {
+  const good = { seq: 1, at: 1, actor: "volume/db", type: "volume.remove", v: 1, data: {} };
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ ...good, seq: 0 }, /seq must be a whole number from 1/],
+    [{ ...good, seq: 1.5 }, /seq must be/],
+    [{ ...good, at: "now" }, /at must be/],
+    [{ ...good, actor: "" }, /actor must be text/],
+    [{ ...good, type: 3 }, /type must be text/],
+    [{ ...good, v: 0 }, /v must be/],
+    [{ ...good, data: [] }, /data must be an object/],
+    [{ ...good, data: null }, /data must be an object/],
+  ];
+  for (const [fields, reason] of cases) {
+    const text = JSON.stringify(fields);
+    const crc = crc32(new TextEncoder().encode(text)).toString(16).padStart(8, "0");
+    const line = new TextEncoder().encode(`${text.slice(0, -1)},"crc":"${crc}"}\n`);
+    const result = decodeRecord(line, 0);
+    assert.equal(result.ok, false, text);
+    assert.match((result as { reason: string }).reason, /^record has a bad shape: /);
+    assert.match((result as { reason: string }).reason, reason, text);
+  }
 });
