@@ -6,7 +6,10 @@ import { assertEvent, assign, emit, setup, type SnapshotFrom } from "xstate";
 import { z } from "zod";
 import type { EndpointIntent } from "./intents.ts";
 
-/** Bumped whenever the shape of an endpoint event changes; old records are upcast on read. */
+/**
+ * Bumped whenever the shape of an endpoint event changes, with an upcaster in mod.ts that turns the
+ * records of the version before into this one (replay upcasts old records as it reads them).
+ */
 export const ENDPOINT_MACHINE_VERSION = 1;
 
 const at = z.number().int().nonnegative();

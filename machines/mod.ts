@@ -39,10 +39,21 @@ import {
   type VolumeSnapshot,
 } from "./volume_machine.ts";
 
+/**
+ * Turns the event of a record written by machine version n into its version n + 1 form. Records
+ * are never rewritten: replay upcasts them as it reads them.
+ */
+export type Upcaster = (event: { type: string; data: Record<string, unknown> }) => {
+  type: string;
+  data: Record<string, unknown>;
+};
+
 /** One kind of entity: its machine, the schema of its events, and how to talk about refusals. */
 export type MachineKind = {
   machine: AnyStateMachine;
   version: number;
+  /** `upcasters[n - 1]` upcasts version n to n + 1; one per version below `version`. */
+  upcasters: readonly Upcaster[];
   event: z.ZodType<{ type: string; at: number }>;
   transient: readonly string[];
   refusal: (snapshot: AnyMachineSnapshot, event: { type: string; at: number }) => string;
@@ -54,6 +65,7 @@ export const KINDS = {
   volume: {
     machine: volumeMachine,
     version: VOLUME_MACHINE_VERSION,
+    upcasters: [],
     event: VolumeEvent,
     transient: VOLUME_TRANSIENT_STATES,
     refusal: (snapshot, event) => volumeRefusal(snapshot as VolumeSnapshot, event as VolumeEvent),
@@ -62,6 +74,7 @@ export const KINDS = {
   pool: {
     machine: poolMachine,
     version: POOL_MACHINE_VERSION,
+    upcasters: [],
     event: PoolEvent,
     transient: POOL_TRANSIENT_STATES,
     refusal: (snapshot, event) => poolRefusal(snapshot as PoolSnapshot, event as PoolEvent),
@@ -70,6 +83,7 @@ export const KINDS = {
   network: {
     machine: networkMachine,
     version: NETWORK_MACHINE_VERSION,
+    upcasters: [],
     event: NetworkEvent,
     transient: NETWORK_TRANSIENT_STATES,
     refusal: (snapshot, event) =>
@@ -79,6 +93,7 @@ export const KINDS = {
   endpoint: {
     machine: endpointMachine,
     version: ENDPOINT_MACHINE_VERSION,
+    upcasters: [],
     event: EndpointEvent,
     transient: ENDPOINT_TRANSIENT_STATES,
     refusal: (snapshot, event) =>

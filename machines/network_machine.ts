@@ -4,7 +4,10 @@ import { assertEvent, assign, emit, setup, type SnapshotFrom } from "xstate";
 import { z } from "zod";
 import type { NetworkIntent } from "./intents.ts";
 
-/** Bumped whenever the shape of a network event changes; old records are upcast on read. */
+/**
+ * Bumped whenever the shape of a network event changes, with an upcaster in mod.ts that turns the
+ * records of the version before into this one (replay upcasts old records as it reads them).
+ */
 export const NETWORK_MACHINE_VERSION = 1;
 
 const at = z.number().int().nonnegative();

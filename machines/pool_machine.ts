@@ -4,7 +4,10 @@
 import { assertEvent, assign, setup, type SnapshotFrom } from "xstate";
 import { z } from "zod";
 
-/** Bumped whenever the shape of a pool event changes; old records are upcast on read. */
+/**
+ * Bumped whenever the shape of a pool event changes, with an upcaster in mod.ts that turns the
+ * records of the version before into this one (replay upcasts old records as it reads them).
+ */
 export const POOL_MACHINE_VERSION = 1;
 
 const at = z.number().int().nonnegative();

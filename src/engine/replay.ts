@@ -26,10 +26,11 @@ export class RecordSchemaError extends Error {
   }
 }
 
-/** The event a record carries, checked against its kind's schema. */
+/** The event a record carries, upcast to its machine's version and checked against its schema. */
 export function recordEvent(record: LogRecord): { type: string; at: number } {
   const { kind } = splitActorId(record.actor);
-  const parsed = kind.event.safeParse({ ...record.data, type: record.type, at: record.at });
+  const { type, data } = upcast(kind, record);
+  const parsed = kind.event.safeParse({ ...data, type, at: record.at });
   if (!parsed.success) {
     const issues = parsed.error.issues
       .map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ");
@@ -40,6 +41,31 @@ export function recordEvent(record: LogRecord): { type: string; at: number } {
     );
   }
   return parsed.data;
+}
+
+/**
+ * A record's event as the machine of today reads it: a record of an older machine version goes
+ * through the kind's upcasters, one version at a time; one of a newer version is refused (a newer
+ * Berth wrote it, and this one cannot know what it means).
+ */
+export function upcast(
+  kind: Pick<MachineKind, "version" | "upcasters">,
+  record: LogRecord,
+): { type: string; data: Record<string, unknown> } {
+  const refuse = (why: string) =>
+    new RecordSchemaError(record.seq, why, `Record ${record.seq} (${record.actor}): ${why}`);
+  if (record.v > kind.version) {
+    throw refuse(
+      `written by a newer Berth (machine version ${record.v}; this one knows up to ${kind.version})`,
+    );
+  }
+  let event = { type: record.type, data: record.data };
+  for (let v = record.v; v < kind.version; v++) {
+    const upcaster = kind.upcasters[v - 1];
+    if (!upcaster) throw refuse(`no upcaster from machine version ${v} to ${v + 1}`);
+    event = upcaster(event);
+  }
+  return event;
 }
 
 /**
