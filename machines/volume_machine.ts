@@ -1,6 +1,8 @@
 // The volume machine: which volume events are allowed when, and what they change.
-// Pure: xstate and zod only. Time and ids arrive inside events; work leaves as intents.
+// Pure: xstate, zod and immutable (persistent maps) only. Time and ids arrive inside events; work
+// leaves as intents.
 import { assertEvent, assign, emit, setup, type SnapshotFrom } from "xstate";
+import { Map as PersistentMap } from "immutable";
 import { z } from "zod";
 import type { VolumeIntent } from "./intents.ts";
 
@@ -31,37 +33,41 @@ export type VolumeContext = {
   createdAt: number;
   /** Where the backend keeps the data; "" until creation succeeded. */
   mountpoint: string;
-  /** Mount ID → how many Mounts without Unmount it holds (dockerd repeats IDs). */
-  mounts: Record<string, number>;
+  /**
+   * Mount ID → how many Mounts without Unmount it holds (dockerd repeats IDs). A persistent map:
+   * each event shares all but a few nodes with the context before it, so a volume held by 10,000
+   * IDs costs what an idle one does per Mount, and earlier snapshots stay as they were. Its JSON
+   * is a plain object of counts.
+   */
+  mounts: MountCounts;
+  /** How many Mounts are held in all: the sum of `mounts`, kept so that no guard sums it. */
+  held: number;
   /** The mount ID whose Mount or Unmount is in flight. */
   pending: string | null;
   /** Why the volume is `missing`, or why the last effect failed. */
   problem: string | null;
 };
 
-export function totalMounts(context: VolumeContext): number {
-  let total = 0;
-  for (const count of Object.values(context.mounts)) total += count;
-  return total;
-}
+/** Mount ID → count; a Map, so "toString" or "__proto__" is a mount ID like any other (rule 8). */
+export type MountCounts = PersistentMap<string, number>;
 
-/** How many Mounts `mountId` holds. Own keys only: "toString" is a valid mount ID (rule 8). */
-function countOf(mounts: Record<string, number>, mountId: string): number {
-  return Object.hasOwn(mounts, mountId) ? mounts[mountId]! : 0;
+const NO_MOUNTS: MountCounts = PersistentMap<string, number>();
+
+export function totalMounts(context: VolumeContext): number {
+  return context.held;
 }
 
 function holds(context: VolumeContext, mountId: string): boolean {
-  return countOf(context.mounts, mountId) > 0;
+  return (context.mounts.get(mountId) ?? 0) > 0;
 }
 
-function withCount(mounts: Record<string, number>, mountId: string, delta: number) {
-  const next = { ...mounts };
-  const count = countOf(mounts, mountId) + delta;
-  // Defined, not assigned: a mount ID "__proto__" must be a key, not the prototype's setter.
-  const value = { value: count, enumerable: true, writable: true, configurable: true };
-  if (count > 0) Object.defineProperty(next, mountId, value);
-  else delete next[mountId];
-  return next;
+/** The context's mounts and total after `mountId` gains (1) or loses (-1) one Mount. */
+function withCount(context: VolumeContext, mountId: string, delta: 1 | -1) {
+  const count = (context.mounts.get(mountId) ?? 0) + delta;
+  return {
+    mounts: count > 0 ? context.mounts.set(mountId, count) : context.mounts.delete(mountId),
+    held: context.held + delta,
+  };
 }
 
 export const volumeMachine = setup({
@@ -99,22 +105,18 @@ export const volumeMachine = setup({
     }),
     addMount: assign(({ context, event }) => {
       assertEvent(event, "volume.mount");
-      return { mounts: withCount(context.mounts, event.mountId, 1) };
+      return withCount(context, event.mountId, 1);
     }),
     dropMount: assign(({ context, event }) => {
       assertEvent(event, "volume.unmount");
-      return { mounts: withCount(context.mounts, event.mountId, -1) };
+      return withCount(context, event.mountId, -1);
     }),
     addPendingMount: assign(({ context }) => ({
-      mounts: context.pending === null
-        ? context.mounts
-        : withCount(context.mounts, context.pending, 1),
+      ...(context.pending === null ? {} : withCount(context, context.pending, 1)),
       pending: null,
     })),
     dropPendingMount: assign(({ context }) => ({
-      mounts: context.pending === null
-        ? context.mounts
-        : withCount(context.mounts, context.pending, -1),
+      ...(context.pending === null ? {} : withCount(context, context.pending, -1)),
       pending: null,
     })),
     clearPending: assign({ pending: null }),
@@ -150,7 +152,8 @@ export const volumeMachine = setup({
     opts: {},
     createdAt: 0,
     mountpoint: "",
-    mounts: {},
+    mounts: NO_MOUNTS,
+    held: 0,
     pending: null,
     problem: null,
   }),

@@ -1,7 +1,7 @@
 // One actor's story from its log records: each event with the state after it and what became of
 // it, across every life of the actor, and for a volume who holds it. Only reads; never dispatches.
 import type { AnyMachineSnapshot } from "xstate";
-import type { VolumeContext } from "../../machines/volume_machine.ts";
+import type { MountCounts, VolumeContext } from "../../machines/volume_machine.ts";
 import { emittedIntents } from "../engine/engine.ts";
 import { initialSnapshot, splitActorId, stepRecord } from "../engine/replay.ts";
 import type { LogRecord } from "../log/store.ts";
@@ -142,11 +142,15 @@ function effectOutcome(record: LogRecord): string {
   return record.type === "effect.succeeded" ? "succeeded" : record.type.slice("effect.".length);
 }
 
-function mountsOf(snapshot: AnyMachineSnapshot): Record<string, number> {
-  return (snapshot.context as Partial<VolumeContext>).mounts ?? {};
+function mountsOf(snapshot: AnyMachineSnapshot): MountCounts | null {
+  return (snapshot.context as Partial<VolumeContext>).mounts ?? null;
 }
 
-/** Notes when each mount ID went from not holding to holding, and forgets those let go. */
+/**
+ * Notes when a mount ID went from not holding to holding, and forgets it once let go. Only the IDs
+ * the record names can change (its mountId, or the one in flight), so this costs the same for a
+ * volume held by one ID or by 10,000.
+ */
 function trackMounts(
   since: Since,
   before: AnyMachineSnapshot,
@@ -155,17 +159,21 @@ function trackMounts(
 ) {
   const was = mountsOf(before);
   const now = mountsOf(next);
-  if (was === now) return;
-  for (const mountId of Object.keys(now)) {
-    if (!Object.hasOwn(was, mountId)) since.set(mountId, { at: record.at, seq: record.seq });
-  }
-  for (const mountId of [...since.keys()]) {
-    if (!Object.hasOwn(now, mountId)) since.delete(mountId);
+  if (was === now || now === null) return;
+  const named = record.data.mountId;
+  const pending = (before.context as Partial<VolumeContext>).pending;
+  for (const mountId of [named, pending]) {
+    if (typeof mountId !== "string") continue;
+    const held = now.has(mountId);
+    if (held && !(was?.has(mountId) ?? false)) {
+      since.set(mountId, { at: record.at, seq: record.seq });
+    }
+    if (!held) since.delete(mountId);
   }
 }
 
 function mountHolders(snapshot: AnyMachineSnapshot, since: Since): MountHolder[] {
-  const holders = Object.entries(mountsOf(snapshot)).map(([mountId, count]) => {
+  const holders = [...(mountsOf(snapshot)?.entries() ?? [])].map(([mountId, count]) => {
     const from = since.get(mountId);
     return { mountId, count, since: from?.at ?? 0, seq: from?.seq ?? 0 };
   });

@@ -1,5 +1,6 @@
 // How an actor is shown to an operator (inspector page, JSON API, command line): its id, kind,
 // state and context as plain JSON, with every option value whose name looks secret masked.
+import { isMap } from "immutable";
 import type { AnyMachineSnapshot } from "xstate";
 
 /** An actor as the inspector and the command line show it. */
@@ -55,7 +56,9 @@ export function maskSecrets(value: unknown, inOptions = false): unknown {
   if (Array.isArray(value)) return value.map((item) => maskSecrets(item, inOptions));
   if (value === null || typeof value !== "object") return value;
   const out: Record<string, unknown> = Object.create(null);
-  for (const [key, inner] of Object.entries(value)) {
+  // A persistent map (a volume's mounts) shows as a plain object of its entries.
+  const entries = isMap(value) ? [...value.entries()] : Object.entries(value);
+  for (const [key, inner] of entries as [string, unknown][]) {
     if (inOptions && SECRET_KEY_REGEXP.test(key)) out[key] = MASK;
     else out[key] = maskSecrets(inner, inOptions || OPTION_FIELDS.has(key));
   }

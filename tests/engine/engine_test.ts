@@ -93,7 +93,7 @@ Deno.test("engine refuses what the machine refuses, logging nothing", async () =
     /mount ID "b" does not hold it/,
   );
   assert.equal(store.all.length, before);
-  assert.deepEqual((await engine.read("volume/db")).context.mounts, { a: 1 });
+  assert.deepEqual((await engine.read("volume/db")).context.mounts.toJS(), { a: 1 });
 });
 
 Deno.test("engine treats create of an existing volume as done, logging nothing", async () => {
@@ -121,7 +121,7 @@ Deno.test("engine logs a failed effect, rolls the actor back and says why", asyn
   ]);
   const snapshot = await engine.read("volume/db");
   assert.equal(snapshot.value, "unmounted");
-  assert.deepEqual(context(snapshot).mounts, {});
+  assert.deepEqual(context(snapshot).mounts.toJS(), {});
 });
 
 Deno.test("engine forgets a volume whose creation failed", async () => {
@@ -156,7 +156,7 @@ Deno.test("engine counts 50 parallel mounts and 50 unmounts of one volume exactl
   assert.deepEqual(afterUnmount, ids.map((_, n) => 49 - n));
   const end = await engine.read("volume/db");
   assert.equal(end.value, "unmounted");
-  assert.deepEqual(context(end).mounts, {});
+  assert.deepEqual(context(end).mounts.toJS(), {});
   assert.deepEqual(calls.map((call) => call.op), ["create", "mount", "unmount"]);
 });
 
@@ -174,7 +174,7 @@ Deno.test("engine rebuilt from the log matches the live one and calls no backend
     engine.list("volume").map(([id, snapshot]) => [id, snapshot.value, snapshot.context]);
   assert.deepEqual(view(replayed.engine), view(live.engine));
   assert.deepEqual(replayed.calls, []);
-  assert.deepEqual(context(await replayed.engine.read("volume/a")).mounts, { x: 2, y: 1 });
+  assert.deepEqual(context(await replayed.engine.read("volume/a")).mounts.toJS(), { x: 2, y: 1 });
 });
 
 Deno.test("engine creates a fresh volume under the name of a removed one", async () => {

@@ -56,7 +56,7 @@ Deno.test("reconcile settles an unanswered mount as not held", async () => {
   const { added, snapshot, calls } = await reconcileAfter(log(create, ok, mount("a")), "present");
   assert.equal(added[0]?.type, "effect.failed");
   assert.equal(snapshot?.value, "unmounted");
-  assert.deepEqual((snapshot?.context as VolumeContext).mounts, {});
+  assert.deepEqual((snapshot?.context as VolumeContext).mounts.toJS(), {});
   assert.deepEqual(calls, [], "no effect is repeated");
 });
 
@@ -65,7 +65,7 @@ Deno.test("reconcile keeps the holder of an unanswered last unmount", async () =
   const { added, snapshot } = await reconcileAfter(records, "present");
   assert.equal(added[0]?.type, "effect.failed");
   assert.equal(snapshot?.value, "mounted");
-  assert.deepEqual((snapshot?.context as VolumeContext).mounts, { a: 1 });
+  assert.deepEqual((snapshot?.context as VolumeContext).mounts.toJS(), { a: 1 });
 });
 
 Deno.test("reconcile settles a removal cut short from what the host shows", async (t) => {

@@ -1,10 +1,16 @@
 // given / when / then for machines: fold the given events, apply one more, check what came out.
 import assert from "node:assert/strict";
+import { isCollection } from "immutable";
 import { type AnyStateMachine, initialTransition, transition } from "xstate";
 import { emittedIntents } from "../../src/engine/engine.ts";
 
 type Event = { type: string; at: number; [field: string]: unknown };
 type Expected = { state: string; intents?: unknown[]; context?: Record<string, unknown> };
+
+/** Persistent collections (a volume's mounts) as the plain values a test writes down. */
+function plain(value: unknown): unknown {
+  return isCollection(value) ? value.toJS() : value;
+}
 
 /** Starts a specification: `machine` with `input`, after `events` (each must apply). */
 export function given(machine: AnyStateMachine, input: unknown, events: Event[]) {
@@ -25,7 +31,7 @@ export function given(machine: AnyStateMachine, input: unknown, events: Event[])
           assert.equal(String(next.value), expected.state);
           assert.deepEqual(emittedIntents(actions), expected.intents ?? []);
           for (const [key, value] of Object.entries(expected.context ?? {})) {
-            assert.deepEqual(next.context[key], value, `context.${key}`);
+            assert.deepEqual(plain(next.context[key]), value, `context.${key}`);
           }
           return next;
         },

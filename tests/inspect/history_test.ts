@@ -85,6 +85,7 @@ Deno.test("actorHistory covers every life of a volume removed and created again"
     createdAt: entries[4]!.at,
     mountpoint: "/fake/db/_data",
     mounts: {},
+    held: 0,
     pending: null,
     problem: null,
   });

@@ -292,8 +292,9 @@ Deno.test("volumeMachine counts mount IDs named like Object.prototype's members"
       const held = given(volumeMachine, input, [...MOUNTED_A, mount(id), unmount("a")]);
       held.when(mount(id)).then({ state: "mounted", intents: [] });
       const snapshot = held.snapshot as VolumeSnapshot;
-      assert.equal(Object.getOwnPropertyDescriptor(snapshot.context.mounts, id)?.value, 1, id);
-      assert.equal(Object.keys(snapshot.context.mounts).join(), id);
+      assert.equal(snapshot.context.mounts.get(id), 1, id);
+      assert.deepEqual([...snapshot.context.mounts.keys()], [id]);
+      assert.equal(snapshot.context.held, 1);
       // The last holder's unmount is the last one, and goes through unmounting.
       held.when(unmount(id)).then({
         state: "unmounting",
