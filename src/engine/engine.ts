@@ -14,6 +14,7 @@ import {
   NotFoundError,
   UnavailableError,
 } from "./errors.ts";
+import { createActorTable } from "./_actor_table.ts";
 import { step as transition } from "./_transition.ts";
 import { initialSnapshot, replay, splitActorId } from "./replay.ts";
 
@@ -77,9 +78,9 @@ export function createEngine(options: EngineOptions): Engine {
   const { store, effects } = options;
   const clock = options.clock ?? Date.now;
   const warn = options.warn ?? (() => {});
-  const actors = new Map<string, Actor>();
+  const actors = createActorTable<Actor>();
   for (const [id, snapshot] of options.actors ?? replay(store.records(), warn)) {
-    actors.set(id, { id, snapshot, tail: DONE, durable: DONE });
+    actors.set({ id, snapshot, tail: DONE, durable: DONE });
   }
   const observers = new Set<Observer>();
   let draining = false;
@@ -178,7 +179,7 @@ export function createEngine(options: EngineOptions): Engine {
       if (isUnborn(actor)) throw new NotFoundError(`${capitalize(actor.id)} not found`);
       throw new IllegalStateError(kind.refusal(actor.snapshot, event));
     }
-    actors.set(actor.id, actor);
+    actors.set(actor);
     const { intents, durable } = record(actor, event);
     // No effect: free the mailbox now; the caller waits for the disk outside it.
     if (intents.length === 0) return { snapshot: actor.snapshot, durable };
@@ -220,7 +221,7 @@ export function createEngine(options: EngineOptions): Engine {
     if (!actor) {
       // In the map at once, so that a second command for the same new name queues behind it.
       actor = { id: actorId, snapshot: initialSnapshot(actorId), tail: DONE, durable: DONE };
-      actors.set(actorId, actor);
+      actors.set(actor);
     }
     return actor;
   }
@@ -245,11 +246,10 @@ export function createEngine(options: EngineOptions): Engine {
       });
     },
     list(kindName) {
-      const prefix = `${kindName}/`;
       const out: [string, AnyMachineSnapshot][] = [];
-      for (const [id, actor] of actors) {
-        if (id.startsWith(prefix) && !isUnborn(actor) && actor.snapshot.status !== "done") {
-          out.push([id, actor.snapshot]);
+      for (const actor of actors.ofKind(kindName)) {
+        if (!isUnborn(actor) && actor.snapshot.status !== "done") {
+          out.push([actor.id, actor.snapshot]);
         }
       }
       return out;
