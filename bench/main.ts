@@ -8,7 +8,7 @@
 // Env: BERTH_BENCH_SECONDS (per phase, default 3), BERTH_BENCH_DIR (default /var/tmp unless it is
 // tmpfs), BERTH_BENCH_DENO_FLAGS (extra `deno run` flags for the Berth child, e.g. --cpu-prof),
 // BERTH_BENCH_DOCKER_RUNS (timed runs per network, default 20), BERTH_BENCH_ONLY (a comma list of
-// phases to run: volume, ipam, docker, inspector; default all).
+// phases to run: volume, scale, ipam, docker, inspector; default all).
 import { goVersion } from "./_go_baseline.ts";
 import { machineFacts, measureFdatasync, pickBenchBase } from "./_machine.ts";
 import { killAll } from "./_process.ts";
@@ -24,6 +24,7 @@ import {
 import { runDockerRunPhase } from "./_docker_run.ts";
 import { runInspectorPhases } from "./_inspector.ts";
 import { runIpamPhases } from "./_ipam.ts";
+import { runScalePhases } from "./_scale.ts";
 import { runVolumePhases } from "./_volume_phases.ts";
 
 /** The 1, 5 and 15 minute load averages: other work on these CPUs skews every figure. */
@@ -128,6 +129,7 @@ export async function runBench(): Promise<number> {
     progress(`bench dir ${dir}; fdatasync ${fsync.meanUs.toFixed(0)} µs mean`);
     const phases = {
       volume: () => runVolumePhases(ctx, version),
+      scale: () => runScalePhases(ctx),
       ipam: () => runIpamPhases(ctx),
       docker: () => runDockerRunPhase(ctx),
       inspector: () => runInspectorPhases(ctx),
