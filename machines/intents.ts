@@ -34,3 +34,18 @@ export type EndpointIntent =
 
 /** Every intent any machine can emit. */
 export type Intent = VolumeIntent | NetworkIntent | EndpointIntent;
+
+/**
+ * What each intent does, as the start of a failure message: `Cannot <phrase> "<name>": why`. Kept
+ * beside the intents so that a new one cannot go without its wording.
+ */
+export const INTENT_PHRASES: Record<Intent["type"], string> = {
+  "intent.create": "create volume",
+  "intent.mount": "mount volume",
+  "intent.unmount": "unmount volume",
+  "intent.remove": "remove volume",
+  "intent.bridge.create": "create the bridge of network",
+  "intent.bridge.delete": "delete the bridge of network",
+  "intent.veth.create": "create the veth pair of endpoint",
+  "intent.veth.delete": "delete the veth pair of endpoint",
+};

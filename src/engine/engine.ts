@@ -2,7 +2,7 @@
 // the intent → effect → outcome cycle of DESIGN.md. Reaches the log and backends only through
 // the EventStore and Effects interfaces it is handed.
 import type { AnyMachineSnapshot } from "xstate";
-import type { Intent } from "../../machines/intents.ts";
+import { type Intent, INTENT_PHRASES } from "../../machines/intents.ts";
 import type { KindName, MachineKind } from "../../machines/mod.ts";
 import type { EventStore, LogRecord } from "../log/store.ts";
 import type { Effects, EventFields } from "./effects.ts";
@@ -61,6 +61,10 @@ export type Engine = {
 
 type Actor = {
   id: string;
+  /** The id taken apart once, when the actor is made: `volume/db` → kind volume, name db. */
+  kind: MachineKind;
+  kindName: KindName;
+  name: string;
   snapshot: AnyMachineSnapshot;
   /** The end of the mailbox: the command queued last settles this. */
   tail: Promise<unknown>;
@@ -80,7 +84,7 @@ export function createEngine(options: EngineOptions): Engine {
   const warn = options.warn ?? (() => {});
   const actors = createActorTable<Actor>();
   for (const [id, snapshot] of options.actors ?? replay(store.records(), warn)) {
-    actors.set({ id, snapshot, tail: DONE, durable: DONE });
+    actors.set(newActor(id, snapshot));
   }
   const observers = new Set<Observer>();
   let draining = false;
@@ -94,9 +98,9 @@ export function createEngine(options: EngineOptions): Engine {
     if (inFlight === 0 && idle) idle.resolve();
   }
 
-  function effectsFor(actorId: string): Effects {
-    const adapter = effects[splitActorId(actorId).kindName as KindName];
-    if (!adapter) throw new Error(`No effects configured for ${actorId}`);
+  function effectsFor(actor: Actor): Effects {
+    const adapter = effects[actor.kindName];
+    if (!adapter) throw new Error(`No effects configured for ${actor.id}`);
     return adapter;
   }
 
@@ -117,7 +121,7 @@ export function createEngine(options: EngineOptions): Engine {
    */
   function record(actor: Actor, event: EventFields & { at: number }) {
     if (broken) throw unavailable(broken);
-    const { kind } = splitActorId(actor.id);
+    const { kind } = actor;
     const { type, at, ...data } = event;
     const [next, actions] = transition(kind.machine, actor.snapshot, event);
     const entry: Omit<LogRecord, "seq"> = { at, actor: actor.id, type, v: kind.version, data };
@@ -161,7 +165,7 @@ export function createEngine(options: EngineOptions): Engine {
   }
 
   async function decideAndAct(actor: Actor, decision: Decision): Promise<Outcome> {
-    const { kind } = splitActorId(actor.id);
+    const { kind } = actor;
     if (actor.snapshot.status === "done") actor.snapshot = initialSnapshot(actor.id);
     const fields = typeof decision === "function" ? decision(actor.snapshot) : decision;
     // null: the decision found nothing to do (a resent request already carried out).
@@ -171,7 +175,7 @@ export function createEngine(options: EngineOptions): Engine {
       throw new InvalidRequestError(`Cannot record ${fields.type} of ${actor.id}: ${checked}`);
     }
     const event = checked;
-    effectsFor(actor.id).check(actor.id, event);
+    effectsFor(actor).check(actor.id, event);
     if (kind.isNoop(actor.snapshot, event)) {
       return { snapshot: actor.snapshot, durable: actor.durable };
     }
@@ -194,12 +198,12 @@ export function createEngine(options: EngineOptions): Engine {
   async function carryOut(actor: Actor, intent: Intent): Promise<string | null> {
     let outcome: EventFields;
     try {
-      outcome = { type: "effect.succeeded", ...await effectsFor(actor.id).run(intent) };
+      outcome = { type: "effect.succeeded", ...await effectsFor(actor).run(intent) };
     } catch (error) {
       if (!(error instanceof Error && error.name === "BackendError")) warn(describe(error));
       outcome = { type: "effect.failed", reason: error instanceof Error ? error.message : "?" };
     }
-    const checked = checkEvent(splitActorId(actor.id).kind, { ...outcome, at: clock() });
+    const checked = checkEvent(actor.kind, { ...outcome, at: clock() });
     // An outcome the machine's schema refuses would stop the next start: logged as a failure.
     const event = typeof checked === "string"
       ? {
@@ -220,7 +224,7 @@ export function createEngine(options: EngineOptions): Engine {
     let actor = actors.get(actorId);
     if (!actor) {
       // In the map at once, so that a second command for the same new name queues behind it.
-      actor = { id: actorId, snapshot: initialSnapshot(actorId), tail: DONE, durable: DONE };
+      actor = newActor(actorId);
       actors.set(actor);
     }
     return actor;
@@ -258,7 +262,7 @@ export function createEngine(options: EngineOptions): Engine {
       const report: ReconcileReport = [];
       for (const actor of [...actors.values()]) {
         const found = await enqueue(actor, async () => {
-          const events = await effectsFor(actor.id).reconcile(actor.id, actor.snapshot);
+          const events = await effectsFor(actor).reconcile(actor.id, actor.snapshot);
           const recorded: string[] = [];
           for (const event of events) {
             // Through the same cycle as any command: a repair (bridge lost) runs its effect.
@@ -319,24 +323,16 @@ export function emittedIntents(actions: readonly { type: string }[]): Intent[] {
 
 /** True while the actor is in its machine's initial state: no event of it was ever accepted. */
 function isUnborn(actor: Actor): boolean {
-  return String(actor.snapshot.value) === splitActorId(actor.id).kind.machine.config.initial;
+  return String(actor.snapshot.value) === actor.kind.machine.config.initial;
 }
 
-/** What each intent does, as the start of a failure message: `Cannot <this> "<name>": why`. */
-const INTENT_PHRASES: Record<Intent["type"], string> = {
-  "intent.create": "create volume",
-  "intent.mount": "mount volume",
-  "intent.unmount": "unmount volume",
-  "intent.remove": "remove volume",
-  "intent.bridge.create": "create the bridge of network",
-  "intent.bridge.delete": "delete the bridge of network",
-  "intent.veth.create": "create the veth pair of endpoint",
-  "intent.veth.delete": "delete the veth pair of endpoint",
-};
+function newActor(id: string, snapshot: AnyMachineSnapshot = initialSnapshot(id)): Actor {
+  const { kind, kindName, name } = splitActorId(id);
+  return { id, kind, kindName: kindName as KindName, name, snapshot, tail: DONE, durable: DONE };
+}
 
 function explainFailure(actor: Actor, intent: Intent, outcome: EventFields): string {
-  const { kindName, name } = splitActorId(actor.id);
-  const shown = kindName === "volume" ? name : name.slice(0, 12);
+  const shown = actor.kindName === "volume" ? actor.name : actor.name.slice(0, 12);
   return `Cannot ${INTENT_PHRASES[intent.type]} "${shown}": ${String(outcome.reason)}`;
 }
 
