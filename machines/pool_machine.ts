@@ -1,8 +1,15 @@
 // The address pool machine: one IPAM pool and which of its addresses are handed out.
-// Pure: xstate and zod only. The engine picks addresses (lowest free) and puts them in events;
+// Pure: xstate, zod and immutable only. The engine picks addresses (lowest free) and puts them in events;
 // the machine refuses an address that is already out, so none is ever handed out twice.
+import { Map as PersistentMap } from "immutable";
 import { assertEvent, assign, setup, type SnapshotFrom } from "xstate";
 import { z } from "zod";
+import {
+  type AddressSet,
+  emptyAddressSet,
+  lowestFreeAddress,
+  withAddress,
+} from "./_address_set.ts";
 
 /**
  * Bumped whenever the shape of a pool event changes, with an upcaster in mod.ts that turns the
@@ -20,10 +27,24 @@ export function ipNumber(address: string): number {
   return ((Number(a) << 24) | (Number(b) << 16) | (Number(c) << 8) | Number(d)) >>> 0;
 }
 
-function holder(context: PoolContext, address: string): AddressRole | undefined {
+/** The address as the pool keys it: "198.018.7.1" and "198.18.7.1" are one address. */
+function key(address: string): string {
   const n = ipNumber(address);
-  return context.addresses.find(([held]) => held === n)?.[1];
+  return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
 }
+
+function holder(context: PoolContext, address: string): AddressRole | undefined {
+  return context.addresses.get(key(address));
+}
+
+/** The addresses a pool `cidr` covers, as an empty set. */
+function addressSetOf(cidr: string): AddressSet {
+  const [network, prefix] = cidr.split("/");
+  return emptyAddressSet(ipNumber(network ?? ""), 2 ** (32 - Number(prefix)));
+}
+
+const NO_ADDRESSES = PersistentMap<string, AddressRole>();
+const NO_SET = emptyAddressSet(0, 0);
 export const AddressRole = z.enum(["gateway", "endpoint", "aux"]);
 export type AddressRole = z.infer<typeof AddressRole>;
 
@@ -48,11 +69,15 @@ export type PoolContext = {
   space: string;
   options: Record<string, string>;
   /**
-   * What is handed out: [address as a 32-bit number, what holds it]. A list of numbers, not a
-   * record keyed by address: each event copies it, and a big record (a network with hundreds of
-   * containers) is slow to copy and to delete from, while a list of numbers stays cheap.
+   * What is handed out: dotted address → what holds it. Persistent maps and sets, so that a
+   * reserve or release in a /16 holding 60,000 addresses costs what it does in an empty pool:
+   * each event shares all but a few nodes with the context before it.
    */
-  addresses: [number, AddressRole][];
+  addresses: PersistentMap<string, AddressRole>;
+  /** The same addresses as a bitmap, for the lowest free one (JSON shows only the count). */
+  taken: AddressSet;
+  /** The pool's gateway, when one is handed out (a pool has one). */
+  gateway: string | null;
   createdAt: number;
 };
 
@@ -71,16 +96,29 @@ export const poolMachine = setup({
   actions: {
     recordRequest: assign(({ event }) => {
       assertEvent(event, "pool.request");
-      return { cidr: event.cidr, space: event.space, options: event.options, createdAt: event.at };
+      return {
+        cidr: event.cidr,
+        space: event.space,
+        options: event.options,
+        createdAt: event.at,
+        taken: addressSetOf(event.cidr),
+      };
     }),
     reserve: assign(({ context, event }) => {
       assertEvent(event, "pool.address.reserve");
-      return { addresses: [...context.addresses, [ipNumber(event.address), event.role]] };
+      return {
+        addresses: context.addresses.set(key(event.address), event.role),
+        taken: withAddress(context.taken, ipNumber(event.address), true),
+        gateway: event.role === "gateway" ? key(event.address) : context.gateway,
+      };
     }),
     release: assign(({ context, event }) => {
       assertEvent(event, "pool.address.release");
-      const n = ipNumber(event.address);
-      return { addresses: context.addresses.filter(([held]) => held !== n) };
+      return {
+        addresses: context.addresses.delete(key(event.address)),
+        taken: withAddress(context.taken, ipNumber(event.address), false),
+        gateway: context.gateway === key(event.address) ? null : context.gateway,
+      };
     }),
   },
 }).createMachine({
@@ -91,7 +129,9 @@ export const poolMachine = setup({
     cidr: "",
     space: "",
     options: {},
-    addresses: [],
+    addresses: NO_ADDRESSES,
+    taken: NO_SET,
+    gateway: null,
     createdAt: 0,
   }),
   initial: "absent",
@@ -110,6 +150,11 @@ export const poolMachine = setup({
 });
 
 export type PoolSnapshot = SnapshotFrom<typeof poolMachine>;
+
+/** The lowest address in [from, to] the pool has not handed out, or null when all are out. */
+export function lowestFree(context: PoolContext, from: number, to: number): number | null {
+  return lowestFreeAddress(context.taken, from, to);
+}
 
 /** Pools have no effect on the host, so no state is ever in flight. */
 export const POOL_TRANSIENT_STATES = [] as const;

@@ -3,6 +3,7 @@
 // carry on (retry the call in flight, or roll back), and check that no link, address or pool leaks.
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import type { PoolContext } from "../machines/pool_machine.ts";
 import { startBerth } from "../src/start_berth.ts";
 import { bridgeName, vethNames } from "../src/backends/net_plumbing.ts";
 import {
@@ -472,7 +473,7 @@ async function replayAndCycleAgain(
     for (const kind of ["network", "endpoint", "pool"] as const) {
       for (const [id, snapshot] of berth.engine.list(kind)) {
         const addresses = kind === "pool"
-          ? (snapshot.context.addresses as [number, string][]).map(([n, role]) => `${n}:${role}`)
+          ? [...(snapshot.context as PoolContext).addresses].map(([ip, role]) => `${ip}:${role}`)
           : [];
         // Known limit: a pool whose RequestPool dockerd gave up on stays until the same request
         // comes again (an identical RequestPool is answered with it); the new cycle below asks

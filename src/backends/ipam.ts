@@ -89,17 +89,6 @@ export function isUsable(cidr: Cidr, ip: number): boolean {
   return ip >= firstUsable(cidr) && ip <= lastUsable(cidr);
 }
 
-/** Lowest usable address of the pool not in `taken`, or null when the pool is full. */
-export function lowestFree(cidr: Cidr, taken: ReadonlySet<number>): number | null {
-  // Every step past the first lands on a member of `taken`, so this stops within
-  // taken.size + 1 steps however large the pool is.
-  const last = lastUsable(cidr);
-  for (let ip = firstUsable(cidr); ip <= last; ip++) {
-    if (!taken.has(ip)) return ip;
-  }
-  return null;
-}
-
 /**
  * Lowest block of length `prefix` inside `range` that overlaps none of `taken`, or null when none is
  * left.

@@ -1,14 +1,15 @@
 // IPAM on top of pool actors: which pool to hand out, which address is lowest free. The pool
 // machine keeps the books (an address is never out twice); this picks, inside the actor's turn.
-import type { AddressRole, PoolContext } from "../../machines/pool_machine.ts";
+import { type AddressRole, lowestFree, type PoolContext } from "../../machines/pool_machine.ts";
 import {
   type Cidr,
   contains,
+  firstUsable,
   formatCidr,
   formatIp,
   IpamError,
   isUsable,
-  lowestFree,
+  lastUsable,
   nextFreePool,
   overlaps,
   parseCidr,
@@ -61,7 +62,7 @@ export function createIpamService(engine: Engine, range: Cidr, prefix: number): 
     const context = pool.context as PoolContext;
     const claimed = engine.list("network")
       .some(([, network]) => (network.context as { pool: string | null }).pool === cidr);
-    return !claimed && context.addresses.length === 0 &&
+    return !claimed && context.addresses.size === 0 &&
       context.space === request.space &&
       JSON.stringify(context.options) === JSON.stringify(request.options);
   }
@@ -130,9 +131,9 @@ export function createIpamService(engine: Engine, range: Cidr, prefix: number): 
         const cidr = parseCidr(context.cidr);
         length = cidr.prefix;
         // A pool has one gateway: a second gateway request is dockerd resending a lost answer.
-        const gateway = context.addresses.find(([, held]) => held === "gateway");
-        if (role === "gateway" && gateway && (address === "" || formatIp(gateway[0]) === address)) {
-          chosen = gateway[0];
+        const gateway = context.gateway;
+        if (role === "gateway" && gateway !== null && (address === "" || gateway === address)) {
+          chosen = parseIp(gateway);
           return null;
         }
         chosen = address === "" ? pickLowest(cidr, context) : pickGiven(cidr, address);
@@ -144,7 +145,7 @@ export function createIpamService(engine: Engine, range: Cidr, prefix: number): 
       const ip = parse(() => parseIp(address.split("/")[0]!));
       try {
         await engine.dispatch(poolActor(poolId), (snapshot) => {
-          const held = (snapshot.context as PoolContext).addresses.some(([n]) => n === ip);
+          const held = (snapshot.context as PoolContext).addresses.has(formatIp(ip));
           return held ? { type: "pool.address.release", address: formatIp(ip) } : null;
         });
       } catch (error) {
@@ -155,8 +156,7 @@ export function createIpamService(engine: Engine, range: Cidr, prefix: number): 
 }
 
 function pickLowest(cidr: Cidr, context: PoolContext): number {
-  const taken = new Set(context.addresses.map(([n]) => n));
-  const ip = lowestFree(cidr, taken);
+  const ip = lowestFree(context, firstUsable(cidr), lastUsable(cidr));
   if (ip === null) {
     throw new IllegalStateError(`Cannot request address: pool "${context.cidr}" is full`);
   }

@@ -55,6 +55,10 @@ function flatten(value: unknown): string {
 export function maskSecrets(value: unknown, inOptions = false): unknown {
   if (Array.isArray(value)) return value.map((item) => maskSecrets(item, inOptions));
   if (value === null || typeof value !== "object") return value;
+  // What a value says it looks like in JSON (an address bitmap: its count) is what is shown.
+  if (!isMap(value) && typeof (value as { toJSON?: unknown }).toJSON === "function") {
+    return maskSecrets((value as { toJSON(): unknown }).toJSON(), inOptions);
+  }
   const out: Record<string, unknown> = Object.create(null);
   // A persistent map (a volume's mounts) shows as a plain object of its entries.
   const entries = isMap(value) ? [...value.entries()] : Object.entries(value);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   ipNumber,
+  lowestFree,
   poolMachine,
   poolRefusal,
   type PoolSnapshot,
@@ -34,7 +35,13 @@ Deno.test("poolMachine in absent", async (t) => {
   await t.step("accepts pool.request: active, nothing handed out", () => {
     given(poolMachine, input, []).when(request(5)).then({
       state: "active",
-      context: { cidr: "198.18.7.0/24", space: "BerthLocal", addresses: [], createdAt: 5 },
+      context: {
+        cidr: "198.18.7.0/24",
+        space: "BerthLocal",
+        addresses: {},
+        gateway: null,
+        createdAt: 5,
+      },
     });
   });
   for (const event of [reserve("198.18.7.2"), release("198.18.7.2"), releasePool()]) {
@@ -49,7 +56,8 @@ Deno.test("poolMachine in active", async (t) => {
     given(poolMachine, input, ACTIVE).when(reserve("198.18.7.2")).then({
       state: "active",
       context: {
-        addresses: [[ipNumber("198.18.7.1"), "gateway"], [ipNumber("198.18.7.2"), "endpoint"]],
+        addresses: { "198.18.7.1": "gateway", "198.18.7.2": "endpoint" },
+        gateway: "198.18.7.1",
       },
     });
   });
@@ -96,4 +104,26 @@ Deno.test("ipNumber reads a dotted address as the 32-bit number IPAM uses", () =
   assert.equal(ipNumber("198.18.7.1"), 0xc6120701);
   assert.equal(ipNumber("255.255.255.255"), 0xffffffff);
   assert.equal(ipNumber("0.0.0.0"), 0);
+});
+
+Deno.test("poolMachine keys an address one way however it is written, taken set in step", () => {
+  const held = given(poolMachine, input, [...ACTIVE, reserve("198.18.007.002")]);
+  held.when(reserve("198.18.7.2")).thenRefused();
+  const context = held.snapshot.context as PoolSnapshot["context"];
+  assert.deepEqual([...context.addresses.keys()], ["198.18.7.1", "198.18.7.2"]);
+  assert.equal(context.taken.taken, 2);
+  assert.equal(
+    lowestFree(context, ipNumber("198.18.7.1"), ipNumber("198.18.7.254")),
+    ipNumber("198.18.7.3"),
+  );
+  const after = held.when(release("198.18.7.1")).then({
+    state: "active",
+    context: { addresses: { "198.18.7.2": "endpoint" }, gateway: null },
+  });
+  const released = after.context as PoolSnapshot["context"];
+  assert.equal(released.taken.taken, 1);
+  assert.equal(
+    lowestFree(released, ipNumber("198.18.7.1"), ipNumber("198.18.7.254")),
+    ipNumber("198.18.7.1"),
+  );
 });

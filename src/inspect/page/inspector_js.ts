@@ -128,7 +128,7 @@ function detail(view) {
   if (view.kind === "network") return (c.bridge || "") + " " + (c.pool || "");
   if (view.kind === "endpoint") return (c.address || "") + " on " + (c.bridge || "");
   if (view.kind === "pool") {
-    const held = (c.addresses || []).length;
+    const held = Object.keys(c.addresses || {}).length;
     return held + (held === 1 ? " address" : " addresses") + " held";
   }
   return "";
