@@ -17,6 +17,7 @@ import { createNetworkService } from "./engine/network_service.ts";
 import { sweepOrphanLinks } from "./engine/orphans.ts";
 import { RecordSchemaError, replayInSlices } from "./engine/replay.ts";
 import { createVolumeEffects } from "./engine/volume_effects.ts";
+import { createVolumeService } from "./engine/volume_service.ts";
 import { LogDamagedError, openFileStore } from "./log/file_store.ts";
 import { lockStateDir } from "./log/lock.ts";
 import { scanLog } from "./log/reader.ts";
@@ -129,7 +130,11 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
     );
     const server = await servePlugin({
       path: options.socket,
-      routes: { ...volumeRoutes(engine), ...networkRoutes(networks), ...ipamRoutes(ipam) },
+      routes: {
+        ...volumeRoutes(createVolumeService(engine)),
+        ...networkRoutes(networks),
+        ...ipamRoutes(ipam),
+      },
       report: options.report,
       onCall: metrics.call,
     });

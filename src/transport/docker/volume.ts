@@ -1,6 +1,5 @@
-// VolumeDriver.* routes: decode → engine command → wire reply.
-import { totalMounts, type VolumeContext } from "../../../machines/volume_machine.ts";
-import type { Engine } from "../../engine/engine.ts";
+// VolumeDriver.* routes: decode → volume service → wire reply.
+import type { VolumeService, VolumeState } from "../../engine/volume_service.ts";
 import {
   CAPABILITIES_RESPONSE,
   CreateRequest,
@@ -14,62 +13,50 @@ import {
 } from "../../protocol/docker_volume.ts";
 import { parse, type Routes } from "./routes.ts";
 
-const volumeId = (name: string) => `volume/${name}`;
-
-/** Volume states in which Docker should see the volume (creation done, removal not done). */
-const VISIBLE = new Set(["unmounted", "mounting", "mounted", "unmounting", "removing", "missing"]);
-
-function describe(state: string, context: VolumeContext): VolumeInfo {
-  const status: Record<string, unknown> = { state, mounts: totalMounts(context) };
-  if (state === "missing") status.problem = context.problem;
+function describe(volume: VolumeState): VolumeInfo {
+  const status: Record<string, unknown> = { state: volume.state, mounts: volume.mounts };
+  if (volume.state === "missing") status.problem = volume.problem;
   return {
-    Name: context.name,
-    Mountpoint: context.mountpoint,
-    CreatedAt: new Date(context.createdAt).toISOString(),
+    Name: volume.name,
+    Mountpoint: volume.mountpoint,
+    CreatedAt: new Date(volume.createdAt).toISOString(),
     Status: status,
   };
 }
 
-/** The eight VolumeDriver routes over `engine`. */
-export function volumeRoutes(engine: Engine): Routes {
+/** The eight VolumeDriver routes over `volumes`. */
+export function volumeRoutes(volumes: VolumeService): Routes {
   return {
     async "/VolumeDriver.Create"(body) {
       const { Name, Opts } = parse(CreateRequest, body, "VolumeDriver.Create");
-      await engine.dispatch(volumeId(Name), { type: "volume.create", opts: Opts });
+      await volumes.create(Name, Opts);
       return {};
     },
     async "/VolumeDriver.Remove"(body) {
       const { Name } = parse(NameRequest, body, "VolumeDriver.Remove");
-      await engine.dispatch(volumeId(Name), { type: "volume.remove" });
+      await volumes.remove(Name);
       return {};
     },
     async "/VolumeDriver.Mount"(body): Promise<MountResponse> {
       const { Name, ID } = parse(MountRequest, body, "VolumeDriver.Mount");
-      const snapshot = await engine.dispatch(volumeId(Name), { type: "volume.mount", mountId: ID });
-      return { Mountpoint: (snapshot.context as VolumeContext).mountpoint };
+      return { Mountpoint: await volumes.mount(Name, ID) };
     },
     async "/VolumeDriver.Unmount"(body) {
       const { Name, ID } = parse(MountRequest, body, "VolumeDriver.Unmount");
-      await engine.dispatch(volumeId(Name), { type: "volume.unmount", mountId: ID });
+      await volumes.unmount(Name, ID);
       return {};
     },
     async "/VolumeDriver.Path"(body): Promise<MountResponse> {
       const { Name } = parse(NameRequest, body, "VolumeDriver.Path");
-      const context = (await engine.read(volumeId(Name))).context as VolumeContext;
-      return { Mountpoint: totalMounts(context) > 0 ? context.mountpoint : "" };
+      return { Mountpoint: await volumes.path(Name) };
     },
     async "/VolumeDriver.Get"(body): Promise<GetResponse> {
       const { Name } = parse(NameRequest, body, "VolumeDriver.Get");
-      const snapshot = await engine.read(volumeId(Name));
-      return { Volume: describe(String(snapshot.value), snapshot.context as VolumeContext) };
+      return { Volume: describe(await volumes.get(Name)) };
     },
     "/VolumeDriver.List"(body): ListResponse {
       parse(EmptyRequest, body, "VolumeDriver.List");
-      const volumes = engine.list("volume")
-        .filter(([, snapshot]) => VISIBLE.has(String(snapshot.value)))
-        .map(([, snapshot]) => describe(String(snapshot.value), snapshot.context as VolumeContext));
-      volumes.sort((a, b) => a.Name < b.Name ? -1 : a.Name > b.Name ? 1 : 0);
-      return { Volumes: volumes };
+      return { Volumes: volumes.list().map(describe) };
     },
     "/VolumeDriver.Capabilities"(body) {
       parse(EmptyRequest, body, "VolumeDriver.Capabilities");

@@ -1,0 +1,80 @@
+// VolumeDriver commands over volume actors: the transport asks for a mount and gets a mountpoint,
+// and never builds a machine event or reads a machine's context itself.
+import { totalMounts, type VolumeContext } from "../../machines/volume_machine.ts";
+import type { AnyMachineSnapshot } from "xstate";
+import type { Engine } from "./engine.ts";
+
+/** A volume as Docker is told of it. */
+export type VolumeState = {
+  name: string;
+  /** Where the data is; "" until creation succeeded. */
+  mountpoint: string;
+  createdAt: number;
+  state: string;
+  /** How many Mounts without Unmount hold it. */
+  mounts: number;
+  /** Why it is `missing`, when it is. */
+  problem: string | null;
+};
+
+export type VolumeService = {
+  /** Creating a volume that exists succeeds and changes nothing (dockerd asks again). */
+  create(name: string, opts: Record<string, string>): Promise<void>;
+  remove(name: string): Promise<void>;
+  /** Resolves with the mountpoint once the Mount is on disk. */
+  mount(name: string, mountId: string): Promise<string>;
+  unmount(name: string, mountId: string): Promise<void>;
+  /** The mountpoint while mounted, else "". */
+  path(name: string): Promise<string>;
+  get(name: string): Promise<VolumeState>;
+  /** Every volume Docker should see (created, not yet removed), by name. */
+  list(): VolumeState[];
+};
+
+/** Volume states Docker should see: creation done, removal not done. */
+const VISIBLE = new Set(["unmounted", "mounting", "mounted", "unmounting", "removing", "missing"]);
+
+const volumeId = (name: string) => `volume/${name}`;
+
+function stateOf(snapshot: AnyMachineSnapshot): VolumeState {
+  const context = snapshot.context as VolumeContext;
+  return {
+    name: context.name,
+    mountpoint: context.mountpoint,
+    createdAt: context.createdAt,
+    state: String(snapshot.value),
+    mounts: totalMounts(context),
+    problem: context.problem,
+  };
+}
+
+export function createVolumeService(engine: Engine): VolumeService {
+  return {
+    async create(name, opts) {
+      await engine.dispatch(volumeId(name), { type: "volume.create", opts });
+    },
+    async remove(name) {
+      await engine.dispatch(volumeId(name), { type: "volume.remove" });
+    },
+    async mount(name, mountId) {
+      const snapshot = await engine.dispatch(volumeId(name), { type: "volume.mount", mountId });
+      return stateOf(snapshot).mountpoint;
+    },
+    async unmount(name, mountId) {
+      await engine.dispatch(volumeId(name), { type: "volume.unmount", mountId });
+    },
+    async path(name) {
+      const volume = stateOf(await engine.read(volumeId(name)));
+      return volume.mounts > 0 ? volume.mountpoint : "";
+    },
+    async get(name) {
+      return stateOf(await engine.read(volumeId(name)));
+    },
+    list() {
+      const volumes = engine.list("volume")
+        .filter(([, snapshot]) => VISIBLE.has(String(snapshot.value)))
+        .map(([, snapshot]) => stateOf(snapshot));
+      return volumes.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    },
+  };
+}
