@@ -1,6 +1,7 @@
 // Berth as a real process: its command line, its lock, a clean stop, and kill -9 in mid-stream.
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { openFileStore } from "../src/log/file_store.ts";
 import { encodeRecord } from "../src/log/record.ts";
 import { runBerth, spawnBerth } from "./helpers/berth_process.ts";
 import { pluginClient } from "./helpers/plugin_socket.ts";
@@ -223,6 +224,40 @@ Deno.test("main stops with the file and offset when a record before the end is d
   const { code, stderr } = await runBerth(["--socket", socket, "--state-dir", stateDir]);
   assert.equal(code, 1);
   assert.match(stderr, new RegExp(`${segment} is damaged at byte 0: checksum mismatch`));
+  await assert.rejects(() => Deno.connect({ transport: "unix", path: socket }));
+});
+
+Deno.test("main stops, naming file and offset, on damage in a segment before the last", async () => {
+  await using dir = await tempDir();
+  const socket = join(dir.path, "b.sock");
+  const stateDir = join(dir.path, "s");
+  // Small segments, so that the damage lies in one that start no longer reads whole up front.
+  const store = await openFileStore({
+    dir: join(stateDir, "log"),
+    warn: () => {},
+    segmentBytes: 300,
+  });
+  for (let i = 0; i < 12; i++) {
+    await store.append({
+      at: i,
+      actor: `volume/v${i}`,
+      type: "volume.create",
+      v: 1,
+      data: { opts: {} },
+    });
+  }
+  await store.close();
+  const segments = [...Deno.readDirSync(join(stateDir, "log"))].map((entry) => entry.name).sort();
+  assert.ok(segments.length >= 3, segments.join());
+  const first = join(stateDir, "log", segments[0]!);
+  const bytes = await Deno.readFile(first);
+  const second = bytes.indexOf(0x0a) + 1;
+  bytes[second + 20] = bytes[second + 20]! ^ 1;
+  await Deno.writeFile(first, bytes);
+  const { code, stderr } = await runBerth(["--socket", socket, "--state-dir", stateDir]);
+  assert.equal(code, 1, stderr);
+  assert.match(stderr, new RegExp(`Cannot read log: ${first} is damaged at byte ${second}: `));
+  assert.equal(stderr.split("\n").filter((line) => line.includes("[ERROR]")).length, 1, stderr);
   await assert.rejects(() => Deno.connect({ transport: "unix", path: socket }));
 });
 

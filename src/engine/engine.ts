@@ -83,7 +83,7 @@ export function createEngine(options: EngineOptions): Engine {
   const clock = options.clock ?? Date.now;
   const warn = options.warn ?? (() => {});
   const actors = createActorTable<Actor>();
-  for (const [id, snapshot] of options.actors ?? replay(store.records(), warn)) {
+  for (const [id, snapshot] of options.actors ?? replaySync(store, warn)) {
     actors.set(newActor(id, snapshot));
   }
   const observers = new Set<Observer>();
@@ -319,6 +319,19 @@ export function emittedIntents(actions: readonly { type: string }[]): Intent[] {
     if (action.type === "xstate.emit" && action.params?.event) intents.push(action.params.event);
   }
   return intents;
+}
+
+/**
+ * The store's records folded at once, for stores that hold them in memory (tests); a store that
+ * streams its log (the file store) is replayed with replayInSlices and handed over as `actors`.
+ */
+function replaySync(store: EventStore, warn: (message: string) => void) {
+  if (store.lastSeq === 0) return new Map<string, AnyMachineSnapshot>();
+  const records = store.records();
+  if (!(Symbol.iterator in records)) {
+    throw new Error("This store streams its log: replay it with replayInSlices and pass actors");
+  }
+  return replay(records, warn);
 }
 
 /** True while the actor is in its machine's initial state: no event of it was ever accepted. */

@@ -2,15 +2,11 @@
 // write and one fdatasync per batch. Knows nothing of the engine.
 import { join } from "node:path";
 import { decodeRecord, encodeRecord } from "./record.ts";
-import type { EventStore, LogRecord, NewRecord } from "./store.ts";
+import { readLog } from "./reader.ts";
+import { LogDamagedError, SEGMENT_REGEXP, segmentName } from "./segments.ts";
 
-/** A log that cannot be read safely: names the segment and the byte offset. */
-export class LogDamagedError extends Error {
-  override name = "LogDamagedError";
-  constructor(readonly file: string, readonly offset: number, reason: string) {
-    super(`Cannot read log: ${file} is damaged at byte ${offset}: ${reason}`);
-  }
-}
+export { LogDamagedError, SEGMENT_REGEXP, segmentName };
+import type { EventStore, LogRecord, NewRecord } from "./store.ts";
 
 export type FileStoreOptions = {
   /** The directory that holds the segments; created (mode 0700) if missing. */
@@ -31,13 +27,7 @@ export type StoreTimings = {
   durable(seconds: number): void;
 };
 
-/** A segment's file name: the sequence number of its first record, 20 digits, `.log`. */
-export const SEGMENT_REGEXP = /^(\d{20})\.log$/;
 const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
-
-export function segmentName(firstSeq: number): string {
-  return `${String(firstSeq).padStart(20, "0")}.log`;
-}
 
 type Pending = {
   bytes: Uint8Array;
@@ -66,19 +56,26 @@ export async function openFileStore(
     if (entry.isFile && SEGMENT_REGEXP.test(entry.name)) names.push(entry.name);
   }
   names.sort();
-  let loaded: LogRecord[] | null = [];
+  // Only the last segment is read now: where the log ends and whether a crash tore its last
+  // record. The others are read once, streamed by records() as replay folds them, so a long log
+  // is never all in memory; damage there stops the replay with the same error.
+  let totalBytes = 0;
+  for (const name of names.slice(0, -1)) totalBytes += (await Deno.stat(join(dir, name))).size;
   let lastSeq = 0;
   let size = 0;
-  let totalBytes = 0;
-  for (const [index, name] of names.entries()) {
-    const path = join(dir, name);
-    const bytes = await Deno.readFile(path);
-    const isLast = index === names.length - 1;
-    size = await readSegment(path, bytes, isLast, loaded, warn);
+  const lastName = names.at(-1);
+  if (lastName !== undefined) {
+    const path = join(dir, lastName);
+    const firstSeq = Number(SEGMENT_REGEXP.exec(lastName)![1]);
+    const tail = await readTail(path, firstSeq, warn);
+    const length = (await Deno.stat(path)).size;
+    if (tail.size < length) await Deno.truncate(path, tail.size);
+    size = tail.size;
     totalBytes += size;
-    if (size < bytes.length) await Deno.truncate(path, size);
-    lastSeq = loaded.at(-1)?.seq ?? lastSeq;
+    lastSeq = tail.lastSeq;
   }
+  const openedAt = lastSeq;
+  let replayed = false;
   const current = names.at(-1) ?? segmentName(1);
   let file = await Deno.open(join(dir, current), {
     create: true,
@@ -151,10 +148,11 @@ export async function openFileStore(
     get lastSeq() {
       return lastSeq;
     },
-    *records() {
-      const records = loaded ?? [];
-      loaded = null;
-      yield* records;
+    async *records() {
+      // Walked once, at start; what was appended since is the engine's own.
+      if (replayed || openedAt === 0) return;
+      replayed = true;
+      yield* readLog(dir, { to: openedAt });
     },
     append(entry: NewRecord) {
       if (failure) return Promise.reject(failure);
@@ -181,45 +179,69 @@ export async function openFileStore(
   };
 }
 
-/** Records decoded between two turns of the event loop (health checks answer during a start). */
-const SLICE = 4096;
+const NEWLINE = 0x0a;
+const TAIL_WINDOW = 64 * 1024;
 
-/** Decodes one segment into `into`; returns how many bytes of it are good. */
-async function readSegment(
+/**
+ * Where the good records of the last segment end, and the sequence number of the last one, from
+ * its last bytes alone: a torn record (no end of line) and a damaged last line are cut off with a
+ * warning, as a crash in the middle of a write leaves them; they were never acknowledged.
+ */
+async function readTail(
+  path: string,
+  firstSeq: number,
+  warn: (message: string) => void,
+): Promise<{ size: number; lastSeq: number }> {
+  using file = await Deno.open(path, { read: true });
+  const length = (await file.stat()).size;
+  for (let window = TAIL_WINDOW;; window *= 2) {
+    const start = Math.max(0, length - window);
+    const bytes = await readAt(file, start, length - start);
+    const found = lastGoodRecord(path, bytes, start, firstSeq, warn);
+    if (found) return found;
+  }
+}
+
+/** The last good record in `bytes` (read from `start`); null when the window must grow. */
+function lastGoodRecord(
   path: string,
   bytes: Uint8Array,
-  isLast: boolean,
-  into: LogRecord[],
+  start: number,
+  firstSeq: number,
   warn: (message: string) => void,
-): Promise<number> {
-  let offset = 0;
-  let count = 0;
-  while (offset < bytes.length) {
-    if (++count % SLICE === 0) await new Promise((resolve) => setTimeout(resolve, 0));
-    const result = decodeRecord(bytes, offset);
-    if (result.ok) {
-      const expected = (into.at(-1)?.seq ?? result.record.seq - 1) + 1;
-      if (result.record.seq !== expected) {
-        throw new LogDamagedError(
-          path,
-          offset,
-          `sequence ${result.record.seq}, expected ${expected}`,
-        );
-      }
-      into.push(result.record);
-      offset = result.next;
-      continue;
-    }
-    const lineEnd = bytes.indexOf(0x0a, offset);
-    const atEnd = result.torn || lineEnd === bytes.length - 1;
-    if (!isLast || !atEnd) throw new LogDamagedError(path, offset, result.reason);
+): { size: number; lastSeq: number } | null {
+  let end = bytes.lastIndexOf(NEWLINE) + 1;
+  if (end === 0 && start > 0) return null;
+  const cut = (from: number, reason: string) =>
     warn(
-      `Cut off a torn last record in ${path} at byte ${offset} ` +
-        `(${bytes.length - offset} bytes: ${result.reason}); it was never acknowledged`,
+      `Cut off a torn last record in ${path} at byte ${start + from} ` +
+        `(${bytes.length - from} bytes: ${reason}); it was never acknowledged`,
     );
-    return offset;
+  if (end < bytes.length) cut(end, "record has no end of line");
+  for (let tries = 0; tries < 2; tries++) {
+    if (end === 0) return { size: 0, lastSeq: firstSeq - 1 };
+    const lineStart = bytes.lastIndexOf(NEWLINE, end - 2) + 1;
+    if (lineStart === 0 && start > 0) return null;
+    const result = decodeRecord(bytes, lineStart);
+    if (result.ok) return { size: start + end, lastSeq: result.record.seq };
+    // A damaged last line is what a crash leaves too; one before it is damage.
+    if (tries === 1) throw new LogDamagedError(path, start + lineStart, result.reason);
+    cut(lineStart, result.reason);
+    end = lineStart;
   }
-  return offset;
+  return null;
+}
+
+async function readAt(file: Deno.FsFile, offset: number, length: number): Promise<Uint8Array> {
+  const bytes = new Uint8Array(length);
+  await file.seek(offset, Deno.SeekMode.Start);
+  let read = 0;
+  while (read < length) {
+    const n = await file.read(bytes.subarray(read));
+    if (n === null) break;
+    read += n;
+  }
+  return bytes.subarray(0, read);
 }
 
 function concat(batch: Pending[]): Uint8Array {

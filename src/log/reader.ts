@@ -2,7 +2,7 @@
 // takes the state-dir lock, never writes or truncates. Imports nothing of the engine.
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { LogDamagedError, SEGMENT_REGEXP } from "./file_store.ts";
+import { LogDamagedError, SEGMENT_REGEXP } from "./segments.ts";
 import { decodeRecord, type DecodeResult } from "./record.ts";
 import type { LogRecord } from "./store.ts";
 

@@ -23,8 +23,11 @@ export type NewRecord = Omit<LogRecord, "seq">;
 export interface EventStore {
   /** Sequence number of the last record, 0 when empty. */
   readonly lastSeq: number;
-  /** Every record from the first, in order; meant to be walked once, at start. */
-  records(): Iterable<LogRecord>;
+  /**
+   * Every record from the first, in order; meant to be walked once, at start. The file store
+   * streams them from disk (asynchronously), segment by segment.
+   */
+  records(): Iterable<LogRecord> | AsyncIterable<LogRecord>;
   /** Appends one record; resolves once it is durable (after its batch's fdatasync). */
   append(record: NewRecord): Promise<LogRecord>;
   /** Calls `listener` for every record once it is durable; returns the unsubscribe function. */
