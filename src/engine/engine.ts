@@ -76,6 +76,17 @@ type Actor = {
 type Outcome = { snapshot: AnyMachineSnapshot; durable: Promise<void> };
 
 const DONE = Promise.resolve();
+/** How many volumes reconcile checks at once. */
+const RECONCILE_AT_ONCE = 64;
+
+/** Runs `work` on every item, at most `limit` at a time. */
+async function inBatches<T>(items: T[], limit: number, work: (item: T) => Promise<void>) {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
 
 /** An engine whose actors are rebuilt by replaying `store` (no effect runs during replay). */
 export function createEngine(options: EngineOptions): Engine {
@@ -260,7 +271,7 @@ export function createEngine(options: EngineOptions): Engine {
     },
     async reconcile() {
       const report: ReconcileReport = [];
-      for (const actor of [...actors.values()]) {
+      const reconcileOne = async (actor: Actor) => {
         const found = await enqueue(actor, async () => {
           const events = await effectsFor(actor).reconcile(actor.id, actor.snapshot);
           const recorded: string[] = [];
@@ -277,8 +288,17 @@ export function createEngine(options: EngineOptions): Engine {
           return recorded;
         });
         if (found.length > 0) report.push({ actor: actor.id, events: found });
-      }
-      return report;
+      };
+      // Volumes stand alone: many are checked at once (each check is a stat on the thread pool).
+      // Networks before their endpoints, in log order: an endpoint's repair needs its bridge.
+      const all = [...actors.values()];
+      await inBatches(
+        all.filter((actor) => actor.kindName === "volume"),
+        RECONCILE_AT_ONCE,
+        reconcileOne,
+      );
+      for (const actor of all) if (actor.kindName !== "volume") await reconcileOne(actor);
+      return report.sort((a, b) => (a.actor < b.actor ? -1 : a.actor > b.actor ? 1 : 0));
     },
     observe(observer) {
       observers.add(observer);
