@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { initialTransition, transition } from "xstate";
 import { KINDS } from "../../machines/mod.ts";
-import { replay, replayInSlices } from "../../src/engine/replay.ts";
+import { initialSnapshot, replay, replayInSlices } from "../../src/engine/replay.ts";
 import type { LogRecord } from "../../src/log/store.ts";
 
 type Event = { type: string; [field: string]: unknown };
@@ -94,4 +94,19 @@ Deno.test("replay refuses a record that does not fit its kind's schema, naming i
     () => replay([record]),
     /Record 1 \(pool\/198\.18\.7\.0\/24 pool\.address\.reserve\)/,
   );
+});
+
+Deno.test("initialSnapshot gives what xstate's initialTransition gives, for every kind", () => {
+  for (const [kindName, kind] of Object.entries(KINDS)) {
+    const name = `${kindName}-x`;
+    const [expected, actions] = initialTransition(kind.machine, { name });
+    // The shortcut is only right while no initial state has entry actions.
+    assert.deepEqual(actions, [], `${kindName}: no entry actions on the initial state`);
+    const made = initialSnapshot(`${kindName}/${name}`);
+    assert.deepEqual(
+      { value: made.value, status: made.status, context: made.context },
+      { value: expected.value, status: expected.status, context: expected.context },
+    );
+    assert.notEqual(made.context, initialSnapshot(`${kindName}/other`).context);
+  }
 });
