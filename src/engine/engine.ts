@@ -15,6 +15,7 @@ import {
   UnavailableError,
 } from "./errors.ts";
 import { createActorTable } from "./_actor_table.ts";
+import { inBatches } from "./_in_batches.ts";
 import { step as transition } from "./_transition.ts";
 import { initialSnapshot, replay, splitActorId } from "./replay.ts";
 
@@ -78,15 +79,6 @@ type Outcome = { snapshot: AnyMachineSnapshot; durable: Promise<void> };
 const DONE = Promise.resolve();
 /** How many volumes reconcile checks at once. */
 const RECONCILE_AT_ONCE = 64;
-
-/** Runs `work` on every item, at most `limit` at a time. */
-async function inBatches<T>(items: T[], limit: number, work: (item: T) => Promise<void>) {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await work(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
 
 /** An engine whose actors are rebuilt by replaying `store` (no effect runs during replay). */
 export function createEngine(options: EngineOptions): Engine {
