@@ -21,17 +21,23 @@ import {
   type NetworkSnapshot,
 } from "./network_machine.ts";
 import {
+  persistPoolContext,
   POOL_MACHINE_VERSION,
   POOL_TRANSIENT_STATES,
+  type PoolContext,
   PoolEvent,
   poolIsNoop,
   poolMachine,
   poolRefusal,
   type PoolSnapshot,
+  restorePoolContext,
 } from "./pool_machine.ts";
 import {
+  persistVolumeContext,
+  restoreVolumeContext,
   VOLUME_MACHINE_VERSION,
   VOLUME_TRANSIENT_STATES,
+  type VolumeContext,
   VolumeEvent,
   volumeIsNoop,
   volumeMachine,
@@ -59,7 +65,13 @@ export type MachineKind = {
   refusal: (snapshot: AnyMachineSnapshot, event: { type: string; at: number }) => string;
   /** True when the event is allowed but changes nothing, so nothing is logged. */
   isNoop: (snapshot: AnyMachineSnapshot, event: { type: string; at: number }) => boolean;
+  /** The context as plain JSON for a snapshot file, and back (persistent maps become pairs). */
+  persist: (context: unknown) => unknown;
+  restore: (json: unknown) => unknown;
 };
+
+/** For contexts that are plain JSON already. */
+const AS_IS = { persist: (context: unknown) => context, restore: (json: unknown) => json };
 
 export const KINDS = {
   volume: {
@@ -70,6 +82,8 @@ export const KINDS = {
     transient: VOLUME_TRANSIENT_STATES,
     refusal: (snapshot, event) => volumeRefusal(snapshot as VolumeSnapshot, event as VolumeEvent),
     isNoop: (snapshot, event) => volumeIsNoop(snapshot as VolumeSnapshot, event as VolumeEvent),
+    persist: (context) => persistVolumeContext(context as VolumeContext),
+    restore: restoreVolumeContext,
   },
   pool: {
     machine: poolMachine,
@@ -79,6 +93,8 @@ export const KINDS = {
     transient: POOL_TRANSIENT_STATES,
     refusal: (snapshot, event) => poolRefusal(snapshot as PoolSnapshot, event as PoolEvent),
     isNoop: () => poolIsNoop(),
+    persist: (context) => persistPoolContext(context as PoolContext),
+    restore: restorePoolContext,
   },
   network: {
     machine: networkMachine,
@@ -89,6 +105,7 @@ export const KINDS = {
     refusal: (snapshot, event) =>
       networkRefusal(snapshot as NetworkSnapshot, event as NetworkEvent),
     isNoop: (snapshot, event) => networkIsNoop(snapshot as NetworkSnapshot, event as NetworkEvent),
+    ...AS_IS,
   },
   endpoint: {
     machine: endpointMachine,
@@ -100,6 +117,7 @@ export const KINDS = {
       endpointRefusal(snapshot as EndpointSnapshot, event as EndpointEvent),
     isNoop: (snapshot, event) =>
       endpointIsNoop(snapshot as EndpointSnapshot, event as EndpointEvent),
+    ...AS_IS,
   },
 } satisfies Record<string, MachineKind>;
 

@@ -181,3 +181,21 @@ export function poolRefusal(snapshot: PoolSnapshot, event: PoolEvent): string {
       return `Cannot release pool "${name}": it is ${String(snapshot.value)}`;
   }
 }
+
+/**
+ * The context as a snapshot file keeps it: plain JSON, the addresses as [address, role] pairs;
+ * the bitmap is not kept, it is rebuilt from them.
+ */
+export function persistPoolContext(context: PoolContext): unknown {
+  const { taken: _taken, ...rest } = context;
+  return { ...rest, addresses: [...context.addresses] };
+}
+
+export function restorePoolContext(json: unknown): PoolContext {
+  const persisted = json as Omit<PoolContext, "addresses" | "taken"> & {
+    addresses: [string, AddressRole][];
+  };
+  let taken = persisted.cidr === "" ? NO_SET : addressSetOf(persisted.cidr);
+  for (const [address] of persisted.addresses) taken = withAddress(taken, ipNumber(address), true);
+  return { ...persisted, addresses: PersistentMap(persisted.addresses), taken };
+}

@@ -254,3 +254,20 @@ export function volumeRefusal(snapshot: VolumeSnapshot, event: VolumeEvent): str
   }
   return `Cannot ${verb} volume "${name}": it is ${state}`;
 }
+
+/**
+ * The context as a snapshot file keeps it: plain JSON, the mounts as [id, count] pairs (a JSON
+ * object would make mount IDs property names; rule 8).
+ */
+export function persistVolumeContext(context: VolumeContext): unknown {
+  return { ...context, mounts: [...context.mounts] };
+}
+
+/** The context back from its persisted form; `held` is recounted, not trusted. */
+export function restoreVolumeContext(json: unknown): VolumeContext {
+  const persisted = json as Omit<VolumeContext, "mounts"> & { mounts: [string, number][] };
+  const mounts = PersistentMap(persisted.mounts);
+  let held = 0;
+  for (const [, count] of persisted.mounts) held += count;
+  return { ...persisted, mounts, held };
+}

@@ -9,6 +9,11 @@ import {
   type NetPlumbing,
   vethNames,
 } from "./backends/net_plumbing.ts";
+import {
+  type CheckpointPolicy,
+  createCheckpointer,
+  DEFAULT_CHECKPOINT_POLICY,
+} from "./engine/checkpoint.ts";
 import { NO_EFFECTS } from "./engine/effects.ts";
 import { createEngine, type Engine } from "./engine/engine.ts";
 import { createIpamService } from "./engine/ipam_service.ts";
@@ -17,6 +22,7 @@ import { createNetworkService } from "./engine/network_service.ts";
 import { sweepOrphanLinks } from "./engine/orphans.ts";
 import { RecordSchemaError, replayInSlices } from "./engine/replay.ts";
 import { createVolumeEffects } from "./engine/volume_effects.ts";
+import { loadReplayBase } from "./engine/snapshots.ts";
 import { createVolumeService } from "./engine/volume_service.ts";
 import { LogDamagedError, openFileStore } from "./log/file_store.ts";
 import { lockStateDir } from "./log/lock.ts";
@@ -35,6 +41,8 @@ export type RunningBerth = {
   engine: Engine;
   store: EventStore;
   socket: string;
+  /** Where the start came from: the snapshot it read (0: none) and how many records after it. */
+  replayed: { snapshotSeq: number; records: number };
   /** The admin endpoint, when one was asked for. */
   admin: AdminServer | null;
   /** Finishes calls in flight, syncs and closes the log, removes the sockets, frees the lock. */
@@ -53,6 +61,10 @@ export type StartOptions = {
   /** Where IPAM picks pools when none is asked for, and their size (default 198.18.0.0/15, /24). */
   poolRange?: Cidr;
   poolPrefix?: number;
+  /** Start a new log segment past this size (default 64 MiB; tests make it small). */
+  segmentBytes?: number;
+  /** When to take snapshots and how many to keep (DEFAULT_CHECKPOINT_POLICY when absent). */
+  checkpoints?: CheckpointPolicy;
   /** Diagnostics: warnings (torn record cut, drift repaired) and internal errors. */
   warn: (message: string) => void;
   report: (message: string) => void;
@@ -84,6 +96,7 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
     const store = await openFileStore({
       dir: logDir,
       warn,
+      ...(options.segmentBytes === undefined ? {} : { segmentBytes: options.segmentBytes }),
       timings: {
         batch(records, _bytes, seconds) {
           metrics.batchRecords.observe(records);
@@ -92,10 +105,15 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
         durable: (seconds) => metrics.appendSeconds.observe(seconds),
       },
     });
-    const actors = await replayInSlices(store.records(), warn).catch(async (error) => {
-      throw error instanceof RecordSchemaError ? await located(logDir, error) : error;
-    });
+    // The newest good snapshot, then only the log after it.
+    const base = await loadReplayBase(logDir, store, warn);
+    const actors = await replayInSlices(store.records(base.seq), warn, base.actors).catch(
+      async (error) => {
+        throw error instanceof RecordSchemaError ? await located(logDir, error) : error;
+      },
+    );
     metrics.start.replaySeconds = (performance.now() - replayStart) / 1e3;
+    const replayed = { snapshotSeq: base.seq, records: store.lastSeq - base.seq };
 
     const reconcileStart = performance.now();
     const backend = createLocalDirBackend(join(stateDir, "volumes"));
@@ -112,6 +130,16 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
       endpoint: createEndpointEffects(plumbing),
     };
     const engine = createEngine({ store, effects, warn, actors });
+    const checkpointer = createCheckpointer({
+      engine,
+      store,
+      dir: logDir,
+      policy: options.checkpoints ?? DEFAULT_CHECKPOINT_POLICY,
+      since: base.seq,
+      actors: actors.size,
+      logBytes: () => store.stats().bytes,
+      warn,
+    });
     for (const { actor, events } of await engine.reconcile()) {
       warn(`reconciled ${actor} with the host: recorded ${events.join(", ")}`);
     }
@@ -142,12 +170,18 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
     return {
       engine,
       store,
+      replayed,
       socket: options.socket,
       admin,
       async stop() {
         await server.shutdown();
         await admin?.shutdown();
         await engine.drain();
+        await checkpointer.stop();
+        // The next start reads this snapshot and no log at all.
+        await checkpointer.checkpoint().catch((error) => {
+          warn(`Cannot take a snapshot at stop: ${(error as Error).message}`);
+        });
         await store.close();
         lock.release();
       },

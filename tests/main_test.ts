@@ -8,7 +8,7 @@ import { pluginClient } from "./helpers/plugin_socket.ts";
 import { tempDir } from "./helpers/temp_dir.ts";
 
 Deno.test("main --help tells the truth about commands, flags and environment", async () => {
-  const commands = ["serve", "status", "log", "history", "state", "verify", "graph"];
+  const commands = ["serve", "status", "log", "history", "state", "verify", "compact", "graph"];
   for (const args of [["--help"], ["help"], ["-h"]]) {
     const { code, stdout } = await runBerth(args);
     assert.equal(code, 0);
@@ -40,6 +40,12 @@ Deno.test("main --help tells the truth about commands, flags and environment", a
         "--admin",
         "BERTH_ADMIN",
         "/run/berth/NAME.sock",
+        "--snapshot-every",
+        "BERTH_SNAPSHOT_EVERY",
+        "--snapshot-mib",
+        "BERTH_SNAPSHOT_MIB",
+        "--keep-snapshots",
+        "BERTH_KEEP_SNAPSHOTS",
       ]
     ) {
       assert.ok(stdout.includes(flag), `serve --help mentions ${flag}`);
@@ -53,6 +59,9 @@ Deno.test("main refuses unknown commands and flags with exit 2", async () => {
     [["serve", "--nope"], /Unknown option '--nope'/],
     [["serve", "extra"], /unexpected argument "extra"/],
     [["--name", "../x"], /plugin name "\.\.\/x" must match/],
+    [["serve", "--snapshot-every", "0"], /--snapshot-every "0" must be a whole number from 1/],
+    [["serve", "--keep-snapshots", "two"], /--keep-snapshots "two" must be a whole number from 1/],
+    [["compact", "--keep-snapshots", "0"], /--keep-snapshots "0" must be a whole number from 1/],
   ];
   for (const [args, message] of cases) {
     const { code, stderr } = await runBerth(args);

@@ -78,3 +78,12 @@ export function sequenceFlag(name: string, text: string | undefined): number | u
   }
   return Number(text);
 }
+
+/** A whole number setting from `min` up, or a usage error naming the flag. */
+export function wholeSetting(text: string, flag: string, min: number): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < min) {
+    throw new UsageError(`${flag} "${text}" must be a whole number from ${min}`);
+  }
+  return value;
+}

@@ -2,6 +2,9 @@
 // became of it; for a volume, who holds it. Read-only: never takes the lock, never writes.
 import { isKindName, KINDS } from "../../machines/mod.ts";
 import { type HistoryEnd, historyEntries, type HistoryEntry } from "../inspect/history.ts";
+import { HistoryCompactedError, historyStart } from "../engine/snapshots.ts";
+import { firstSeqOf } from "../inspect/history.ts";
+import { type ActorView, actorView } from "../inspect/view.ts";
 import { readLog } from "../log/reader.ts";
 import {
   type Command,
@@ -27,8 +30,12 @@ still hold, one more line lists them and since when (why docker volume rm is ref
 Reads the files only: works with Berth stopped or running, never takes the state-dir lock.
 Option values whose name looks secret are masked.
 
+When compaction removed the start of the log, a first line gives the actor as the oldest kept
+snapshot has it, and the events from there on follow.
+
 Options:
-  --json             print one JSON document: {"entries": [...], "actor", "holders"}
+  --json             print one JSON document: {"entries": [...], "actor", "holders"}, with
+                     "compactedBefore" and "start" first when the log was compacted
 ${STATE_DIR_HELP}
   -h, --help         show this help
 
@@ -57,15 +64,27 @@ async function history(args: string[]): Promise<number> {
   const stateDir = stateDirFrom(values["state-dir"]);
   const dir = await logDirOf(stateDir);
   const output = bufferedOut();
-  const fold = historyEntries(readLog(dir, { actor: id }), id);
   const json = values.json ?? false;
-  const shown = await readingLog(stateDir, () => show(fold, { id, json, output }))
-    .finally(() => output.flush());
+  const shown = await readingLog(stateDir, async () => {
+    const start = await historyStart(dir, await firstSeqOf(dir), id).catch((error) => {
+      throw error instanceof HistoryCompactedError ? new CommandError(error.message) : error;
+    });
+    const from = (start?.seq ?? 0) + 1;
+    const fold = historyEntries(readLog(dir, { actor: id, from }), id, start?.snapshot ?? null);
+    const compacted = start && { from, actor: start.snapshot && actorView(id, start.snapshot) };
+    return await show(fold, { id, json, output, compacted });
+  }).finally(() => output.flush());
   if (!shown) throw new CommandError(`Cannot show history of ${id}: no event of it in ${stateDir}`);
   return 0;
 }
 
-type Show = { id: string; json: boolean; output: ReturnType<typeof bufferedOut> };
+type Show = {
+  id: string;
+  json: boolean;
+  output: ReturnType<typeof bufferedOut>;
+  /** When compaction removed the start of the log: where the history resumes, the actor then. */
+  compacted: { from: number; actor: ActorView | null } | null;
+};
 
 /**
  * Prints entries as they come, so a long history needs no more memory than a short one: in JSON
@@ -73,11 +92,21 @@ type Show = { id: string; json: boolean; output: ReturnType<typeof bufferedOut> 
  */
 async function show(
   fold: AsyncGenerator<HistoryEntry, HistoryEnd>,
-  { id, json, output }: Show,
+  { id, json, output, compacted }: Show,
 ): Promise<boolean> {
   let next = await fold.next();
-  if (next.done) return false;
-  if (json) output.write(`{"entries":[`);
+  if (next.done && !compacted?.actor) return false;
+  if (json) {
+    const head = compacted
+      ? `"compactedBefore":${compacted.from},"start":${JSON.stringify(compacted.actor)},`
+      : "";
+    output.write(`{${head}"entries":[`);
+  } else if (compacted) {
+    const then = compacted.actor
+      ? `${compacted.actor.state}  ${JSON.stringify(compacted.actor.context)}`
+      : "does not exist";
+    output.line(`before sequence ${compacted.from} (compacted, from the snapshot): ${id} ${then}`);
+  }
   for (let first = true; !next.done; next = await fold.next(), first = false) {
     if (json) output.write(`${first ? "" : ","}${JSON.stringify(next.value)}`);
     else output.line(entryLine(next.value));
@@ -103,7 +132,9 @@ function closingLines(id: string, { actor, holders }: HistoryEnd, line: (text: s
   if (holders.length > 0) {
     const list = holders.map((holder) =>
       `${holder.mountId}${holder.count > 1 ? ` (x${holder.count})` : ""} since ` +
-      `${new Date(holder.since).toISOString()} (seq ${holder.seq})`
+      (holder.seq === 0
+        ? "before the compacted history"
+        : `${new Date(holder.since).toISOString()} (seq ${holder.seq})`)
     );
     const s = holders.length === 1 ? "" : "s";
     line(`held by ${holders.length} mount ID${s}: ${list.join(", ")}`);

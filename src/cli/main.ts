@@ -1,6 +1,7 @@
 // The command table of `berth`: which subcommand runs, and the help that lists them all.
 // Each command lives in its own file; this one only picks and maps errors to exit codes.
 import { type Command, CommandError, diagnose, out, UsageError } from "./_command.ts";
+import { compactCommand } from "./compact.ts";
 import { graphCommand } from "./graph.ts";
 import { historyCommand } from "./history.ts";
 import { logCommand } from "./log.ts";
@@ -16,6 +17,7 @@ const COMMANDS: readonly Command[] = [
   historyCommand,
   stateCommand,
   verifyCommand,
+  compactCommand,
   graphCommand,
 ];
 

@@ -1,5 +1,7 @@
 // `berth serve`: flags and environment → a running Berth until SIGINT or SIGTERM.
 import { type Cidr, DEFAULT_POOL_PREFIX, DEFAULT_POOL_RANGE, parseCidr } from "../backends/ipam.ts";
+import { type CheckpointPolicy, DEFAULT_CHECKPOINT_POLICY } from "../engine/checkpoint.ts";
+import { HistoryCompactedError } from "../engine/snapshots.ts";
 import { LogDamagedError } from "../log/file_store.ts";
 import { StateDirLockedError } from "../log/lock.ts";
 import { startBerth } from "../start_berth.ts";
@@ -17,8 +19,10 @@ import {
   diagnose,
   parseFlags,
   UsageError,
+  wholeSetting,
 } from "./_command.ts";
 
+const MIB = 1024 * 1024;
 const PLUGIN_NAME_REGEXP = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 const HELP = `Usage: berth serve [options]
@@ -45,6 +49,16 @@ Options:
   --reconcile MODE   at start, what to do with links named bth* that no   [env BERTH_RECONCILE]
                      network or endpoint owns: report (default) or repair (delete them).
                      Links without Berth's prefix are never touched.
+  --snapshot-every N take a snapshot of every actor after N events    [env BERTH_SNAPSHOT_EVERY]
+                     (default: ${DEFAULT_CHECKPOINT_POLICY.everyEvents}), or sooner once the log grew by
+  --snapshot-mib M   M MiB (default: ${
+  DEFAULT_CHECKPOINT_POLICY.everyBytes / MIB
+}), and at every clean stop   [env BERTH_SNAPSHOT_MIB]
+                     A start reads the newest good snapshot and only the log after it.
+  --keep-snapshots K keep the newest K snapshots and the log since the  [env BERTH_KEEP_SNAPSHOTS]
+                     oldest of them (default: ${DEFAULT_CHECKPOINT_POLICY.keep}); older segments are deleted.
+                     Time travel reaches back to the oldest kept snapshot; a damaged one
+                     falls back to the one before it. \`berth compact\` does it on demand.
   -h, --help         show this help
 
 Stops cleanly on SIGINT or SIGTERM: calls in flight finish, the log is synced, the sockets removed.
@@ -59,6 +73,7 @@ type ServeConfig = {
   poolRange: Cidr;
   poolPrefix: number;
   repairOrphans: boolean;
+  checkpoints: CheckpointPolicy;
 };
 
 function setting(flag: string | undefined, env: string, fallback: string): string {
@@ -82,6 +97,9 @@ function parseServe(args: string[]): ServeConfig {
     "pool-range": { type: "string" },
     "pool-size": { type: "string" },
     reconcile: { type: "string" },
+    "snapshot-every": { type: "string" },
+    "snapshot-mib": { type: "string" },
+    "keep-snapshots": { type: "string" },
   });
   const name = setting(values.name, "BERTH_NAME", "berth");
   if (!PLUGIN_NAME_REGEXP.test(name)) {
@@ -112,9 +130,28 @@ function parseServe(args: string[]): ServeConfig {
     if (error instanceof AdminAddressError) throw new CommandError(error.message);
     throw error;
   }
+  const defaults = DEFAULT_CHECKPOINT_POLICY;
+  const checkpoints: CheckpointPolicy = {
+    everyEvents: wholeSetting(
+      setting(values["snapshot-every"], "BERTH_SNAPSHOT_EVERY", `${defaults.everyEvents}`),
+      "--snapshot-every",
+      1,
+    ),
+    everyBytes: MIB * wholeSetting(
+      setting(values["snapshot-mib"], "BERTH_SNAPSHOT_MIB", `${defaults.everyBytes / MIB}`),
+      "--snapshot-mib",
+      1,
+    ),
+    keep: wholeSetting(
+      setting(values["keep-snapshots"], "BERTH_KEEP_SNAPSHOTS", `${defaults.keep}`),
+      "--keep-snapshots",
+      1,
+    ),
+  };
   return {
     name,
     socket,
+    checkpoints,
     stateDir,
     admin,
     poolRange,
@@ -142,13 +179,16 @@ async function serve(config: ServeConfig): Promise<number> {
       poolRange: config.poolRange,
       repairOrphans: config.repairOrphans,
       poolPrefix: config.poolPrefix,
+      checkpoints: config.checkpoints,
       warn: (message) => diagnose("WARN", message),
       report: (message) => diagnose("ERROR", message),
       onAdmin: (admin) => diagnose("INFO", `admin on ${describeAdminAddress(admin.address)}`),
     });
     diagnose(
       "INFO",
-      `serving ${config.socket} (state ${config.stateDir}, ${berth.store.lastSeq} events, ` +
+      `serving ${config.socket} (state ${config.stateDir}, ${berth.store.lastSeq} events: ` +
+        (berth.replayed.snapshotSeq > 0 ? `snapshot at ${berth.replayed.snapshotSeq} + ` : "") +
+        `${berth.replayed.records} replayed; ` +
         (["volume", "network", "endpoint", "pool"] as const)
           .map((kind) => `${berth.engine.list(kind).length} ${kind}s`).join(", ") +
         ")",
@@ -160,7 +200,7 @@ async function serve(config: ServeConfig): Promise<number> {
     return 0;
   } catch (error) {
     const known = error instanceof StateDirLockedError || error instanceof LogDamagedError ||
-      error instanceof SocketInUseError;
+      error instanceof SocketInUseError || error instanceof HistoryCompactedError;
     if (known) throw new CommandError(error.message);
     throw error;
   } finally {

@@ -2,7 +2,7 @@
 // or now. Replays the log's prefix; read-only: never takes the lock, never writes.
 import { isKindName, KINDS } from "../../machines/mod.ts";
 import { SequencePastEndError, timeTravel } from "../inspect/time_travel.ts";
-import { readLog } from "../log/reader.ts";
+import { HistoryCompactedError } from "../engine/snapshots.ts";
 import {
   type Command,
   CommandError,
@@ -19,7 +19,7 @@ const KIND_LIST = Object.keys(KINDS).join(", ");
 const HELP = `Usage: berth state [options]
 
 Prints every actor as it stood right after record SEQ of the log — or after the last record —
-by replaying the log up to there, sorted by id: a first line "as of sequence S: N actors", then
+from the newest snapshot before SEQ and the log from there to SEQ, sorted by id: a first line "as of sequence S: N actors", then
 one line per actor:
   ID  STATE  {CONTEXT}
 Reads the files only: works with Berth stopped or running, never takes the state-dir lock and
@@ -33,7 +33,8 @@ Options:
 ${STATE_DIR_HELP}
   -h, --help         show this help
 
-Exit 1 with one line when SEQ is past the end of the log or the log cannot be read.
+Exit 1 with one line when SEQ is past the end of the log, lies before what compaction kept
+(the oldest kept snapshot), or the log cannot be read.
 `;
 
 async function state(args: string[]): Promise<number> {
@@ -52,9 +53,11 @@ async function state(args: string[]): Promise<number> {
   const dir = await logDirOf(stateDir);
   const travelled = await readingLog(stateDir, async () => {
     try {
-      return await timeTravel(readLog(dir, at === undefined ? {} : { to: at }), at);
+      return await timeTravel(dir, at);
     } catch (error) {
-      if (error instanceof SequencePastEndError) throw new CommandError(error.message);
+      if (error instanceof SequencePastEndError || error instanceof HistoryCompactedError) {
+        throw new CommandError(error.message);
+      }
       throw error;
     }
   });

@@ -1,7 +1,11 @@
 // `berth verify`: checks a state dir's whole log — records, segments, and that each event is one
 // its machine accepts on replay. Read-only: never takes the lock, never writes or cuts anything.
-import { replayCheck } from "../inspect/time_travel.ts";
-import { verifyLog, type VerifyResult } from "../log/verify.ts";
+import { restoreSnapshot } from "../engine/snapshots.ts";
+import { firstSeqOf } from "../inspect/history.ts";
+import { type CheckedSnapshot, replayCheck } from "../inspect/time_travel.ts";
+import { listSegments } from "../log/reader.ts";
+import { listSnapshots, readSnapshot, SnapshotDamagedError } from "../log/snapshot_file.ts";
+import { type VerifyDamage, verifyLog, type VerifyResult } from "../log/verify.ts";
 import {
   type Command,
   CommandError,
@@ -18,10 +22,15 @@ const HELP = `Usage: berth verify [options]
 Reads the whole log of the state directory and checks every segment and record: checksum, shape,
 sequence numbers without gap across segments, each segment named for its first record, and that
 every event is one its actor's machine accepts when replayed (fits its kind's schema and changes
-the actor). Works with Berth stopped or running; never takes the state-dir lock, never writes.
+the actor). Checks every snapshot too: each line's checksum, its count and end line, that today's
+machines can restore it, and that it holds exactly what the log replays to at its sequence number
+(when the log still reaches back there). After compaction, replay starts from the oldest
+snapshot the log joins on to. Works with Berth stopped or running; never takes the state-dir
+lock, never writes.
 
-Exit 0 with one line: "ok: N records in M segments, last sequence S, A live actors".
-Exit 1 with one line naming the first damage: segment file, byte offset, sequence number, reason.
+Exit 0 with one line: "ok: N records in M segments, last sequence S, A live actors, K snapshots".
+Exit 1 with one line naming the first damage: segment or snapshot file, byte offset, sequence
+number, reason.
 
 A torn record at the very end of the last segment (bytes without an end of line: a crash in the
 middle of a write, or a write in progress) is not damage: it was never acknowledged, and Berth
@@ -29,7 +38,7 @@ cuts it off at its next start. verify says so in a warning line on stderr and ex
 
 Options:
   --json             print one JSON document: {"ok": true, "records", "segments", "bytes",
-                     "lastSeq", "actors", "torn"} or {"ok": false, "file", "offset", "seq",
+                     "lastSeq", "actors", "torn", "snapshots": [{file, seq, actors}]} or {"ok": false, "file", "offset", "seq",
                      "reason"}; the exit code is the same
 ${STATE_DIR_HELP}
   -h, --help         show this help
@@ -42,7 +51,41 @@ async function verify(args: string[]): Promise<number> {
   });
   const stateDir = stateDirFrom(values["state-dir"]);
   const dir = await logDirOf(stateDir);
-  const result = await readingLog(stateDir, () => verifyLog(dir, { check: replayCheck() }));
+  const result: VerifyResult & { snapshots?: SnapshotSummary[] } = await readingLog(
+    stateDir,
+    async () => {
+      const snapshots = await readSnapshots(dir);
+      if (!Array.isArray(snapshots)) return snapshots;
+      const firstSeq = await firstSeqOf(dir);
+      // After compaction, replay starts from the oldest snapshot the log joins on to.
+      const base = firstSeq > 1
+        ? snapshots.find((snapshot) => snapshot.seq + 1 >= firstSeq) ?? null
+        : null;
+      if (firstSeq > 1 && !base) {
+        return {
+          ok: false as const,
+          file: (await listSegments(dir))[0]!.path,
+          offset: 0,
+          seq: firstSeq,
+          reason: `the log starts at sequence ${firstSeq} and no snapshot covers what came before`,
+        };
+      }
+      const verified = await verifyLog(dir, { check: replayCheck(base, snapshots) });
+      if (verified.ok) {
+        const past = snapshots.find((snapshot) => snapshot.seq > verified.lastSeq);
+        if (past) {
+          return {
+            ok: false as const,
+            file: past.path,
+            offset: 0,
+            seq: past.seq,
+            reason: `snapshot is past the end of the log (sequence ${verified.lastSeq})`,
+          };
+        }
+      }
+      return verified.ok ? { ...verified, snapshots: snapshots.map(summaryOf) } : verified;
+    },
+  );
   if (result.ok && result.torn) {
     const { file, offset, bytes } = result.torn;
     diagnose(
@@ -59,7 +102,31 @@ async function verify(args: string[]): Promise<number> {
   return 0;
 }
 
-function summary(result: VerifyResult): string {
+type SnapshotSummary = { file: string; seq: number; actors: number };
+
+function summaryOf(snapshot: CheckedSnapshot): SnapshotSummary {
+  return { file: snapshot.path, seq: snapshot.seq, actors: snapshot.actors.size };
+}
+
+/** Every snapshot read whole and restored, oldest first, or the first damage found. */
+async function readSnapshots(dir: string): Promise<CheckedSnapshot[] | VerifyDamage> {
+  const checked: CheckedSnapshot[] = [];
+  for (const { path, seq } of await listSnapshots(dir)) {
+    try {
+      const { header, entries } = await readSnapshot(path);
+      if (header.seq !== seq) throw new Error(`its header says sequence ${header.seq}`);
+      checked.push({ path, seq, actors: await restoreSnapshot(header, entries) });
+    } catch (error) {
+      if (error instanceof SnapshotDamagedError) {
+        return { ok: false, file: path, offset: error.offset, seq, reason: error.reason };
+      }
+      return { ok: false, file: path, offset: 0, seq, reason: (error as Error).message };
+    }
+  }
+  return checked;
+}
+
+function summary(result: VerifyResult & { snapshots?: SnapshotSummary[] }): string {
   if (!result.ok) {
     throw new CommandError(
       `Cannot verify log: ${result.file} is damaged at byte ${result.offset} ` +
@@ -67,8 +134,11 @@ function summary(result: VerifyResult): string {
     );
   }
   const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+  const snapshots = result.snapshots ?? [];
   return `ok: ${plural(result.records, "record")} in ${plural(result.segments, "segment")}, ` +
-    `last sequence ${result.lastSeq}, ${plural(result.actors ?? 0, "live actor")}`;
+    `last sequence ${result.lastSeq}, ${plural(result.actors ?? 0, "live actor")}, ` +
+    plural(snapshots.length, "snapshot") +
+    (snapshots.length > 0 ? ` (newest at sequence ${snapshots.at(-1)!.seq})` : "");
 }
 
 export const verifyCommand: Command = {

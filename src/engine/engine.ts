@@ -49,6 +49,11 @@ export type Engine = {
   read(actorId: string): Promise<AnyMachineSnapshot>;
   /** Current snapshots of every live actor of one kind, commands in flight or not. */
   list(kind: KindName): [string, AnyMachineSnapshot][];
+  /**
+   * Every live actor right after record `seq`, the last one appended: what a snapshot file
+   * keeps. Some of those records may not be durable yet; a snapshot waits for store.flush().
+   */
+  capture(): { seq: number; actors: [string, AnyMachineSnapshot][] };
   /** Settles actors a crash left in flight and records drift between log and host. */
   reconcile(): Promise<ReconcileReport>;
   /** Refuses new commands and waits for those in flight. */
@@ -255,11 +260,15 @@ export function createEngine(options: EngineOptions): Engine {
     list(kindName) {
       const out: [string, AnyMachineSnapshot][] = [];
       for (const actor of actors.ofKind(kindName)) {
-        if (!isUnborn(actor) && actor.snapshot.status !== "done") {
-          out.push([actor.id, actor.snapshot]);
-        }
+        if (isLive(actor)) out.push([actor.id, actor.snapshot]);
       }
       return out;
+    },
+    capture() {
+      // Synchronous: no event is recorded between reading lastSeq and the last snapshot.
+      const out: [string, AnyMachineSnapshot][] = [];
+      for (const actor of actors.values()) if (isLive(actor)) out.push([actor.id, actor.snapshot]);
+      return { seq: store.lastSeq, actors: out };
     },
     async reconcile() {
       const report: ReconcileReport = [];
@@ -344,6 +353,11 @@ function replaySync(store: EventStore, warn: (message: string) => void) {
     throw new Error("This store streams its log: replay it with replayInSlices and pass actors");
   }
   return replay(records, warn);
+}
+
+/** Neither unborn nor finished: what replay of the log would hold. */
+function isLive(actor: Actor): boolean {
+  return !isUnborn(actor) && actor.snapshot.status !== "done";
 }
 
 /** True while the actor is in its machine's initial state: no event of it was ever accepted. */

@@ -4,12 +4,14 @@ import type { AnyMachineSnapshot } from "xstate";
 import { type KindName, KINDS } from "../../machines/mod.ts";
 import type { Engine } from "../engine/engine.ts";
 import { replayInSlices } from "../engine/replay.ts";
+import { HistoryCompactedError } from "../engine/snapshots.ts";
 import { readLog } from "../log/reader.ts";
 import type { LogRecord } from "../log/store.ts";
 import { machineGraph } from "./graph.ts";
-import { actorHistory } from "./history.ts";
+import { compactedHistory } from "./history.ts";
 import { createLiveModel, type FeedBatch, type FeedRecord, feedRecord } from "./live.ts";
 import { machineSvg } from "./svg.ts";
+import { travelBase } from "./time_travel.ts";
 import { type ActorView, actorView } from "./view.ts";
 
 /** A sequence number past the end of the log, or otherwise not answerable. */
@@ -45,9 +47,12 @@ export function createInspectorApi(options: { engine: Engine; lastSeq: number; l
     if (at === undefined || at === live.lastSeq) return live.actors;
     checkSeq(at);
     if (travelled?.seq === at) return travelled.actors;
+    // Forward from the last answer, else from the newest snapshot before `at`.
     const base = travelled && travelled.seq < at
       ? { seq: travelled.seq, actors: new Map(travelled.actors) }
-      : { seq: 0, actors: new Map<string, AnyMachineSnapshot>() };
+      : await travelBase(logDir, at).catch((error) => {
+        throw error instanceof HistoryCompactedError ? new SequenceError(error.message) : error;
+      });
     const records = readLog(logDir, { from: base.seq + 1, to: at });
     const actors = await replayInSlices(records, () => {}, base.actors);
     travelled = { seq: at, actors };
@@ -107,7 +112,7 @@ export function createInspectorApi(options: { engine: Engine; lastSeq: number; l
     async actor(id: string, at?: number) {
       if (at !== undefined) checkSeq(at);
       const to = at ?? live.lastSeq;
-      const history = await actorHistory(readLog(logDir, { actor: id, to }), id);
+      const history = await compactedHistory(logDir, id, to);
       return { lastSeq: live.lastSeq, at: to, ...history };
     },
     async log(query: LogQuery): Promise<{ records: FeedRecord[]; next: number | null }> {

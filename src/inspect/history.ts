@@ -4,6 +4,8 @@ import type { AnyMachineSnapshot } from "xstate";
 import type { MountCounts, VolumeContext } from "../../machines/volume_machine.ts";
 import { emittedIntents } from "../engine/engine.ts";
 import { initialSnapshot, splitActorId, stepRecord } from "../engine/replay.ts";
+import { historyStart } from "../engine/snapshots.ts";
+import { listSegments, readLog } from "../log/reader.ts";
 import type { LogRecord } from "../log/store.ts";
 import { type ActorView, actorView, maskSecrets, stateName } from "./view.ts";
 
@@ -43,9 +45,13 @@ type Since = Map<string, { at: number; seq: number }>;
 export type HistoryEnd = Omit<ActorHistory, "entries">;
 
 /** Folds the records of `actorId` among `records` (others are passed over) into its history. */
-export async function actorHistory(records: Records, actorId: string): Promise<ActorHistory> {
+export async function actorHistory(
+  records: Records,
+  actorId: string,
+  start: AnyMachineSnapshot | null = null,
+): Promise<ActorHistory> {
   const entries: HistoryEntry[] = [];
-  const fold = historyEntries(records, actorId);
+  const fold = historyEntries(records, actorId, start);
   let next = await fold.next();
   for (; !next.done; next = await fold.next()) entries.push(next.value);
   return { actor: next.value.actor, entries, holders: next.value.holders };
@@ -59,10 +65,12 @@ export async function actorHistory(records: Records, actorId: string): Promise<A
 export async function* historyEntries(
   records: Records,
   actorId: string,
+  /** The actor before the first of `records`, when compaction removed the records before. */
+  start: AnyMachineSnapshot | null = null,
 ): AsyncGenerator<HistoryEntry, HistoryEnd> {
   const { kindName } = splitActorId(actorId);
   const since: Since = new Map();
-  let snapshot: AnyMachineSnapshot | null = null;
+  let snapshot: AnyMachineSnapshot | null = start;
   // The entry whose intent awaits its effect.* outcome, and the entries held back behind it.
   let waiting: HistoryEntry | null = null;
   let held: HistoryEntry[] = [];
@@ -120,6 +128,28 @@ function entryOf(
       ? effectOutcome(record)
       : "applied",
   };
+}
+
+/**
+ * One actor's history from the log in `logDir` up to record `to`: from its first event, or, when
+ * compaction removed the start of the log, from the oldest kept snapshot (`compactedBefore` then
+ * says from which sequence number on the history is whole).
+ */
+export async function compactedHistory(
+  logDir: string,
+  actorId: string,
+  to?: number,
+): Promise<ActorHistory & { compactedBefore: number | null }> {
+  const start = await historyStart(logDir, await firstSeqOf(logDir), actorId);
+  const from = (start?.seq ?? 0) + 1;
+  const records = readLog(logDir, { actor: actorId, from, ...(to === undefined ? {} : { to }) });
+  const history = await actorHistory(records, actorId, start?.snapshot ?? null);
+  return { ...history, compactedBefore: start ? from : null };
+}
+
+/** The first record the segments of `logDir` hold: 1 unless compaction removed older ones. */
+export async function firstSeqOf(logDir: string): Promise<number> {
+  return (await listSegments(logDir))[0]?.firstSeq ?? 1;
 }
 
 /** The actor as it stood right after record `seq`, or null if it did not exist then. */

@@ -2,7 +2,8 @@
 // the prefix (engine/replay.ts). Reads records only; never dispatches, never writes.
 import type { AnyMachineSnapshot } from "xstate";
 import { applyRecord, replayInSlices, splitActorId } from "../engine/replay.ts";
-import type { LogRecord } from "../log/store.ts";
+import { loadReplayBase, type ReplayBase } from "../engine/snapshots.ts";
+import { listSegments, readLog } from "../log/reader.ts";
 import type { RecordCheck } from "../log/verify.ts";
 import { type ActorView, actorView, stateName } from "./view.ts";
 
@@ -11,25 +12,39 @@ export class SequencePastEndError extends Error {
   override name = "SequencePastEndError";
 }
 
-type Records = Iterable<LogRecord> | AsyncIterable<LogRecord>;
+/**
+ * Where a replay to sequence `at` (or to the end) starts: the newest good snapshot at or before
+ * it, else the first record. Throws HistoryCompactedError when compaction removed what it needs.
+ */
+export async function travelBase(
+  logDir: string,
+  at: number | undefined,
+  warn: (message: string) => void = () => {},
+): Promise<ReplayBase> {
+  const segments = await listSegments(logDir);
+  const firstSeq = segments[0]?.firstSeq ?? 1;
+  return await loadReplayBase(logDir, { firstSeq, lastSeq: Infinity }, warn, at);
+}
 
 /**
  * Every live actor right after record `seq` (or after the last record when `seq` is absent),
- * sorted by id, and the sequence number that is. Reads `records` only up to `seq`.
+ * sorted by id, and the sequence number that is: the newest snapshot before it, and the log from
+ * there to `seq`.
  */
 export async function timeTravel(
-  records: Records,
+  logDir: string,
   seq?: number,
 ): Promise<{ seq: number; actors: ActorView[] }> {
-  let last = 0;
+  const base = await travelBase(logDir, seq);
+  let last = base.seq;
   async function* upTo() {
-    for await (const record of records) {
-      if (seq !== undefined && record.seq > seq) return;
+    const from = base.seq + 1;
+    for await (const record of readLog(logDir, seq === undefined ? { from } : { from, to: seq })) {
       last = record.seq;
       yield record;
     }
   }
-  const actors = await replayInSlices(upTo());
+  const actors = await replayInSlices(upTo(), () => {}, base.actors);
   if (seq !== undefined && seq > last) {
     throw new SequencePastEndError(
       `Cannot show the state at sequence ${seq}: the log ends at sequence ${last}`,
@@ -39,8 +54,8 @@ export async function timeTravel(
 }
 
 /** Every live actor as it stood right after record `seq`, sorted by id. */
-export async function stateAt(records: Records, seq: number): Promise<ActorView[]> {
-  return (await timeTravel(records, seq)).actors;
+export async function stateAt(logDir: string, seq: number): Promise<ActorView[]> {
+  return (await timeTravel(logDir, seq)).actors;
 }
 
 function sortedViews(actors: Map<string, AnyMachineSnapshot>): ActorView[] {
@@ -48,15 +63,30 @@ function sortedViews(actors: Map<string, AnyMachineSnapshot>): ActorView[] {
   return ids.map((id) => actorView(id, actors.get(id)!));
 }
 
+/** A snapshot file as verify holds it: where it is and the actors it restores to. */
+export type CheckedSnapshot = {
+  path: string;
+  seq: number;
+  actors: Map<string, AnyMachineSnapshot>;
+};
+
 /**
  * For verifyLog: replays each record as the engine would at start, calling damage whatever
  * replay could not take — an unknown kind, a newer machine version, an event that does not fit
- * its schema or that does not change its actor.
+ * its schema or that does not change its actor. Starts from `base` when compaction removed the
+ * start of the log (records up to it are only read), and checks that each snapshot in `compare`
+ * holds exactly what the log replays to at its sequence number.
  */
-export function replayCheck(): RecordCheck {
-  const actors = new Map<string, AnyMachineSnapshot>();
+export function replayCheck(
+  base: CheckedSnapshot | null = null,
+  compare: readonly CheckedSnapshot[] = [],
+): RecordCheck {
+  const actors = new Map<string, AnyMachineSnapshot>(base?.actors ?? []);
+  const baseSeq = base?.seq ?? 0;
+  const bySeq = new Map(compare.map((snapshot) => [snapshot.seq, snapshot]));
   return {
     check(record) {
+      if (record.seq <= baseSeq) return null;
       let before: string;
       try {
         const { kind, kindName } = splitActorId(record.actor);
@@ -66,7 +96,10 @@ export function replayCheck(): RecordCheck {
         }
         const snapshot = actors.get(record.actor);
         before = snapshot ? stateName(snapshot) : String(kind.machine.config.initial);
-        if (applyRecord(actors, record, () => {}) !== null) return null;
+        if (applyRecord(actors, record, () => {}) !== null) {
+          const taken = bySeq.get(record.seq);
+          return taken ? disagreement(taken, actors) : null;
+        }
       } catch (error) {
         return error instanceof Error ? error.message : String(error);
       }
@@ -74,4 +107,25 @@ export function replayCheck(): RecordCheck {
     },
     liveActors: () => actors.size,
   };
+}
+
+/** Where a snapshot and the log's replay differ, or null when they hold the same actors. */
+function disagreement(
+  snapshot: CheckedSnapshot,
+  replayed: ReadonlyMap<string, AnyMachineSnapshot>,
+): string | null {
+  const differ = (why: string) =>
+    `snapshot ${snapshot.path} does not match the log at sequence ${snapshot.seq}: ${why}`;
+  if (snapshot.actors.size !== replayed.size) {
+    return differ(`${snapshot.actors.size} actors, the log has ${replayed.size}`);
+  }
+  for (const [id, mine] of snapshot.actors) {
+    const theirs = replayed.get(id);
+    if (!theirs) return differ(`${id} is not live in the log`);
+    const { kind } = splitActorId(id);
+    const same = JSON.stringify(mine.value) === JSON.stringify(theirs.value) &&
+      JSON.stringify(kind.persist(mine.context)) === JSON.stringify(kind.persist(theirs.context));
+    if (!same) return differ(`${id} differs`);
+  }
+  return null;
 }

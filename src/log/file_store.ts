@@ -75,7 +75,10 @@ export async function openFileStore(
     lastSeq = tail.lastSeq;
   }
   const openedAt = lastSeq;
+  const firstSeq = names[0] === undefined ? 1 : Number(SEGMENT_REGEXP.exec(names[0])![1]);
   let replayed = false;
+  // The promise of the last append: once it settles, every earlier one has.
+  let lastAppend: Promise<unknown> = Promise.resolve();
   const current = names.at(-1) ?? segmentName(1);
   let file = await Deno.open(join(dir, current), {
     create: true,
@@ -148,11 +151,17 @@ export async function openFileStore(
     get lastSeq() {
       return lastSeq;
     },
-    async *records() {
+    get firstSeq() {
+      return Math.min(firstSeq, lastSeq + 1);
+    },
+    async *records(after = 0) {
       // Walked once, at start; what was appended since is the engine's own.
-      if (replayed || openedAt === 0) return;
+      if (replayed || openedAt <= after) return;
       replayed = true;
-      yield* readLog(dir, { to: openedAt });
+      yield* readLog(dir, { from: after + 1, to: openedAt });
+    },
+    async flush() {
+      await lastAppend;
     },
     append(entry: NewRecord) {
       if (failure) return Promise.reject(failure);
@@ -162,6 +171,7 @@ export async function openFileStore(
       const since = timings ? performance.now() : 0;
       queue.push({ bytes: encodeRecord(record), record, done, since });
       kick();
+      lastAppend = done.promise;
       return done.promise;
     },
     subscribe(listener) {

@@ -10,8 +10,14 @@ export function createMemoryStore(initial: LogRecord[] = []): EventStore & { all
     get lastSeq() {
       return all.at(-1)?.seq ?? 0;
     },
-    *records() {
-      yield* [...all];
+    get firstSeq() {
+      return all[0]?.seq ?? 1;
+    },
+    *records(after = 0) {
+      yield* all.filter((record) => record.seq > after);
+    },
+    flush() {
+      return Promise.resolve();
     },
     append(entry: NewRecord) {
       const record: LogRecord = { seq: (all.at(-1)?.seq ?? 0) + 1, ...entry };

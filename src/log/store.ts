@@ -24,12 +24,20 @@ export interface EventStore {
   /** Sequence number of the last record, 0 when empty. */
   readonly lastSeq: number;
   /**
-   * Every record from the first, in order; meant to be walked once, at start. The file store
-   * streams them from disk (asynchronously), segment by segment.
+   * The first record the store still holds: 1, or later once compaction removed older segments
+   * (a snapshot then stands for them); lastSeq + 1 when empty.
    */
-  records(): Iterable<LogRecord> | AsyncIterable<LogRecord>;
+  readonly firstSeq: number;
+  /**
+   * Every record after sequence `after` (default 0: from the first), in order, up to the last
+   * one at open; meant to be walked once, at start. The file store streams them from disk
+   * (asynchronously), segment by segment.
+   */
+  records(after?: number): Iterable<LogRecord> | AsyncIterable<LogRecord>;
   /** Appends one record; resolves once it is durable (after its batch's fdatasync). */
   append(record: NewRecord): Promise<LogRecord>;
+  /** Resolves once every record appended so far is durable (rejects if the log failed). */
+  flush(): Promise<void>;
   /** Calls `listener` for every record once it is durable; returns the unsubscribe function. */
   subscribe(listener: (record: LogRecord) => void): () => void;
   /** Waits for every pending append, syncs and releases the store. */

@@ -178,7 +178,7 @@ Deno.test("berth verify: ok on a clean log, the first damage's file and offset o
   assert.equal(
     clean.stdout,
     `ok: ${records.length} records in ${segments.length} segments, ` +
-      `last sequence ${records.length}, ${live} live actors\n`,
+      `last sequence ${records.length}, ${live} live actors, 0 snapshots\n`,
   );
   // A record in the middle of the middle segment.
   const middle = segments[Math.floor(segments.length / 2)]!;

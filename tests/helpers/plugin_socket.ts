@@ -1,5 +1,6 @@
 // A real Berth in this process, on a real unix socket in a temp dir, and a client for it.
 import { join } from "node:path";
+import type { CheckpointPolicy } from "../../src/engine/checkpoint.ts";
 import { type RunningBerth, startBerth } from "../../src/start_berth.ts";
 import type { AdminAddress } from "../../src/transport/admin/address.ts";
 import { connectPlugin, type PluginClient, type PluginReply } from "./plugin_client.ts";
@@ -55,7 +56,13 @@ export type InProcessBerth = {
 /** Starts Berth as main.ts wires it, on `<dir>/berth.sock` with state in `<dir>/state`. */
 export async function startInProcess(
   dir: string,
-  options: { netns?: string; repairOrphans?: boolean; admin?: AdminAddress } = {},
+  options: {
+    netns?: string;
+    repairOrphans?: boolean;
+    admin?: AdminAddress;
+    segmentBytes?: number;
+    checkpoints?: CheckpointPolicy;
+  } = {},
 ): Promise<InProcessBerth> {
   const stateDir = join(dir, "state");
   const socket = join(dir, "berth.sock");

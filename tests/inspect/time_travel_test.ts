@@ -5,10 +5,13 @@ import type { KindName } from "../../machines/mod.ts";
 import { createEngine, type Engine } from "../../src/engine/engine.ts";
 import { NO_EFFECTS } from "../../src/engine/effects.ts";
 import { createVolumeEffects } from "../../src/engine/volume_effects.ts";
+import { HistoryCompactedError, saveSnapshot } from "../../src/engine/snapshots.ts";
 import { SequencePastEndError, stateAt, timeTravel } from "../../src/inspect/time_travel.ts";
+import { pruneLog } from "../../src/log/compaction.ts";
+import { listSnapshots } from "../../src/log/snapshot_file.ts";
 import { type ActorView, actorView } from "../../src/inspect/view.ts";
 import { openFileStore } from "../../src/log/file_store.ts";
-import { listSegments, readLog } from "../../src/log/reader.ts";
+import { listSegments } from "../../src/log/reader.ts";
 import { createRecordingBackend } from "../helpers/recording_backend.ts";
 import { tempDir } from "../helpers/temp_dir.ts";
 
@@ -42,7 +45,10 @@ const STEPS: Step[] = [
 ];
 
 /** Drives STEPS; returns the live views after each, keyed by the last sequence number then. */
-async function driveLog(dir: string): Promise<Map<number, ActorView[]>> {
+async function driveLog(
+  dir: string,
+  snapshotAfter: ReadonlySet<number> = new Set(),
+): Promise<Map<number, ActorView[]>> {
   const store = await openFileStore({ dir, warn: () => {}, segmentBytes: 500 });
   let now = 1_700_000_000_000;
   const engine = createEngine({
@@ -54,6 +60,10 @@ async function driveLog(dir: string): Promise<Map<number, ActorView[]>> {
   for (const [actor, event] of STEPS) {
     await engine.dispatch(actor, event);
     seen.set(store.lastSeq, viewsNow(engine));
+    if (snapshotAfter.has(seen.size - 1)) {
+      const { seq, actors } = engine.capture();
+      await saveSnapshot(dir, seq, actors, now);
+    }
   }
   await store.close();
   return seen;
@@ -64,12 +74,7 @@ Deno.test("stateAt gives every actor as it stood right after each sequence numbe
   const seen = await driveLog(dir.path);
   assert.ok((await listSegments(dir.path)).length > 2);
   for (const [seq, views] of seen) {
-    assert.deepEqual(stripped(await stateAt(readLog(dir.path), seq)), stripped(views), `at ${seq}`);
-    // Handed the whole log, it reads no further than seq.
-    assert.deepEqual(
-      stripped(await stateAt(readLog(dir.path, { to: seq }), seq)),
-      stripped(views),
-    );
+    assert.deepEqual(stripped(await stateAt(dir.path, seq)), stripped(views), `at ${seq}`);
   }
 });
 
@@ -77,7 +82,7 @@ Deno.test("timeTravel without a sequence number gives the state after the last r
   await using dir = await tempDir();
   const seen = await driveLog(dir.path);
   const last = Math.max(...seen.keys());
-  const now = await timeTravel(readLog(dir.path));
+  const now = await timeTravel(dir.path);
   assert.equal(now.seq, last);
   assert.deepEqual(stripped(now.actors), stripped(seen.get(last)!));
 });
@@ -87,7 +92,7 @@ Deno.test("stateAt refuses a sequence number past the end of the log", async () 
   const seen = await driveLog(dir.path);
   const last = Math.max(...seen.keys());
   await assert.rejects(
-    () => stateAt(readLog(dir.path), last + 1),
+    () => stateAt(dir.path, last + 1),
     (error: unknown) =>
       error instanceof SequencePastEndError &&
       error.message ===
@@ -99,3 +104,38 @@ Deno.test("stateAt refuses a sequence number past the end of the log", async () 
 function stripped(views: ActorView[]): unknown {
   return JSON.parse(JSON.stringify(views));
 }
+
+Deno.test("stateAt starts from the newest snapshot before the sequence and agrees with the log", async () => {
+  await using dir = await tempDir();
+  const seen = await driveLog(dir.path, new Set([3, 7]));
+  assert.equal((await listSnapshots(dir.path)).length, 2);
+  for (const [seq, views] of seen) {
+    assert.deepEqual(stripped(await stateAt(dir.path, seq)), stripped(views), `at ${seq}`);
+  }
+});
+
+Deno.test("after compaction, stateAt before the oldest kept snapshot says the history is gone", async () => {
+  await using dir = await tempDir();
+  const seen = await driveLog(dir.path, new Set([3, 7]));
+  const pruned = await pruneLog(dir.path, { keep: 1 });
+  assert.ok(pruned.segments.length > 0, "segments covered by the kept snapshot are removed");
+  assert.equal(pruned.snapshots.length, 1);
+  const [kept] = await listSnapshots(dir.path);
+  const firstSeq = (await listSegments(dir.path))[0]!.firstSeq;
+  assert.ok(firstSeq > 1 && firstSeq <= kept!.seq + 1);
+  for (const [seq, views] of seen) {
+    if (seq >= kept!.seq) {
+      assert.deepEqual(stripped(await stateAt(dir.path, seq)), stripped(views), `at ${seq}`);
+    } else {
+      await assert.rejects(
+        () => stateAt(dir.path, seq),
+        (error: unknown) =>
+          error instanceof HistoryCompactedError &&
+          error.message ===
+            `Cannot show the state at sequence ${seq}: the log before sequence ${firstSeq} was ` +
+              `compacted; the oldest state kept is at sequence ${kept!.seq}`,
+        `at ${seq}`,
+      );
+    }
+  }
+});

@@ -1,0 +1,40 @@
+// Compaction: removes the snapshots beyond the newest `keep`, and the log segments that those
+// kept snapshots make unneeded (every record in them is at or before the oldest kept one). The
+// history of the kept snapshots stays, for time travel and for falling back to an older snapshot
+// when the newest is damaged. Knows nothing of the engine.
+import { join } from "node:path";
+import { listSegments } from "./reader.ts";
+import { isTemporarySnapshot, listSnapshots } from "./snapshot_file.ts";
+
+/** What compaction removed, by file name. */
+export type Pruned = { snapshots: string[]; segments: string[] };
+
+export async function pruneLog(dir: string, options: { keep: number }): Promise<Pruned> {
+  const keep = Math.max(1, options.keep);
+  const pruned: Pruned = { snapshots: [], segments: [] };
+  for await (const entry of Deno.readDir(dir)) {
+    // A snapshot a crash left half written is never read; it only takes space.
+    if (entry.isFile && isTemporarySnapshot(entry.name)) await Deno.remove(join(dir, entry.name));
+  }
+  const snapshots = await listSnapshots(dir);
+  const old = snapshots.slice(0, Math.max(0, snapshots.length - keep));
+  for (const snapshot of old) {
+    await Deno.remove(snapshot.path);
+    pruned.snapshots.push(snapshot.path);
+  }
+  const oldestKept = snapshots[old.length];
+  if (oldestKept) {
+    const segments = await listSegments(dir);
+    // The last segment is never removed: it is where the log goes on.
+    for (let i = 0; i < segments.length - 1; i++) {
+      if (segments[i + 1]!.firstSeq - 1 > oldestKept.seq) break;
+      await Deno.remove(segments[i]!.path);
+      pruned.segments.push(segments[i]!.path);
+    }
+  }
+  if (pruned.snapshots.length + pruned.segments.length > 0) {
+    using handle = await Deno.open(dir, { read: true });
+    await handle.sync();
+  }
+  return pruned;
+}

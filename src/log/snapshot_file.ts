@@ -1,0 +1,200 @@
+// Snapshot files: every live actor's state at one sequence number, so that a start reads the
+// newest snapshot and only the log after it. Knows nothing of the engine: entries arrive as JSON.
+//
+// <seq, 20 digits>.snap beside the log segments, every line sealed with its own checksum:
+//   {"berth":"snapshot","format":1,"seq":S,"at":T,"versions":{"volume":1,…},"actors":N,"crc":…}
+//   {"id":"volume/db","state":"ready","context":{…},"crc":…}        N lines, one per actor
+//   {"end":S,"actors":N,"crc":…}
+// Written to a temporary file, fsynced, renamed into place, directory fsynced: a snapshot is
+// whole or absent. The count and the end line find a file cut short by the disk.
+import { join } from "node:path";
+import { openLine, sealLine } from "./_sealed_line.ts";
+
+export const SNAPSHOT_FORMAT = 1;
+export const SNAPSHOT_REGEXP = /^(\d{20})\.snap$/;
+const TEMPORARY_SUFFIX = ".tmp";
+
+export function snapshotName(seq: number): string {
+  return `${String(seq).padStart(20, "0")}.snap`;
+}
+
+/** What a snapshot says of itself: the record it covers up to, and its machines' versions. */
+export type SnapshotHeader = {
+  seq: number;
+  /** Milliseconds since the epoch, when it was taken. */
+  at: number;
+  /** Each kind's machine version when it was taken: another version cannot read its contexts. */
+  versions: Record<string, number>;
+  actors: number;
+};
+
+/** One actor as a snapshot keeps it: its state value and its context in JSON form. */
+export type SnapshotEntry = { id: string; state: unknown; context: unknown };
+
+export type SnapshotFile = { path: string; seq: number };
+
+/** A snapshot that cannot be trusted: names the file and the byte offset. */
+export class SnapshotDamagedError extends Error {
+  override name = "SnapshotDamagedError";
+  constructor(readonly file: string, readonly offset: number, readonly reason: string) {
+    super(`Snapshot ${file} is damaged at byte ${offset}: ${reason}`);
+  }
+}
+
+/** The snapshots in `dir`, oldest first. */
+export async function listSnapshots(dir: string): Promise<SnapshotFile[]> {
+  const found: SnapshotFile[] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      const match = SNAPSHOT_REGEXP.exec(entry.name);
+      if (entry.isFile && match) found.push({ path: join(dir, entry.name), seq: Number(match[1]) });
+    }
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return [];
+    throw error;
+  }
+  return found.sort((a, b) => a.seq - b.seq);
+}
+
+/** How many bytes go to the file per write, and how many entries between turns of the loop. */
+const WRITE_BYTES = 1 << 20;
+
+/**
+ * Writes a snapshot of `entries` (exactly `header.actors` of them) into `dir` and makes it
+ * durable: temporary file, fsync, rename, directory fsync. Writes in chunks, so a large snapshot
+ * lets the event loop run between them. Returns the file and its size.
+ */
+export async function writeSnapshot(
+  dir: string,
+  header: Omit<SnapshotHeader, "actors">,
+  count: number,
+  entries: Iterable<SnapshotEntry>,
+): Promise<{ path: string; bytes: number }> {
+  const path = join(dir, snapshotName(header.seq));
+  const temporary = path + TEMPORARY_SUFFIX;
+  const file = await Deno.open(temporary, {
+    create: true,
+    write: true,
+    truncate: true,
+    mode: 0o600,
+  });
+  let bytes = 0;
+  try {
+    let chunk: Uint8Array[] = [];
+    let chunkBytes = 0;
+    const add = async (line: Uint8Array) => {
+      chunk.push(line);
+      chunkBytes += line.length;
+      if (chunkBytes >= WRITE_BYTES) await flush();
+    };
+    const flush = async () => {
+      const joined = concat(chunk, chunkBytes);
+      for (let done = 0; done < joined.length;) done += await file.write(joined.subarray(done));
+      bytes += joined.length;
+      chunk = [];
+      chunkBytes = 0;
+    };
+    const { seq, at, versions } = header;
+    await add(
+      sealLine(
+        jsonBody({ berth: "snapshot", format: SNAPSHOT_FORMAT, seq, at, versions, actors: count }),
+      ),
+    );
+    let written = 0;
+    for (const entry of entries) {
+      await add(sealLine(jsonBody({ id: entry.id, state: entry.state, context: entry.context })));
+      written++;
+    }
+    if (written !== count) {
+      throw new Error(`snapshot expected ${count} actors, was given ${written}`);
+    }
+    await add(sealLine(jsonBody({ end: seq, actors: count })));
+    await flush();
+    await file.sync();
+  } catch (error) {
+    file.close();
+    await Deno.remove(temporary).catch(() => {});
+    throw error;
+  }
+  file.close();
+  await Deno.rename(temporary, path);
+  using handle = await Deno.open(dir, { read: true });
+  await handle.sync();
+  return { path, bytes };
+}
+
+/** Reads and checks a whole snapshot: every line's checksum, the count and the end line. */
+export async function readSnapshot(
+  path: string,
+): Promise<{ header: SnapshotHeader; entries: SnapshotEntry[] }> {
+  const bytes = await Deno.readFile(path);
+  const damaged = (offset: number, reason: string) =>
+    new SnapshotDamagedError(path, offset, reason);
+  const line = (offset: number): { value: Record<string, unknown>; next: number } => {
+    if (offset >= bytes.length) throw damaged(offset, "the file ends before its end line");
+    const opened = openLine(bytes, offset);
+    if (!opened.ok) throw damaged(offset, opened.reason);
+    const { value } = opened;
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      throw damaged(offset, "line is not an object");
+    }
+    return { value: value as Record<string, unknown>, next: opened.next };
+  };
+  const first = line(0);
+  const header = headerOf(first.value);
+  if (typeof header === "string") throw damaged(0, header);
+  const entries: SnapshotEntry[] = [];
+  let offset = first.next;
+  for (let i = 0; i < header.actors; i++) {
+    const { value, next } = line(offset);
+    if (typeof value.id !== "string" || !("state" in value) || !("context" in value)) {
+      throw damaged(offset, `line ${i + 2} is not an actor`);
+    }
+    entries.push({ id: value.id, state: value.state, context: value.context });
+    offset = next;
+  }
+  const end = line(offset);
+  if (end.value.end !== header.seq || end.value.actors !== header.actors) {
+    throw damaged(offset, `the end line does not match the header (${header.actors} actors)`);
+  }
+  if (end.next !== bytes.length) throw damaged(end.next, "bytes after the end line");
+  return { header, entries };
+}
+
+function headerOf(value: Record<string, unknown>): SnapshotHeader | string {
+  if (value.berth !== "snapshot") return "not a Berth snapshot";
+  if (value.format !== SNAPSHOT_FORMAT) {
+    return `snapshot format ${String(value.format)}; this Berth reads format ${SNAPSHOT_FORMAT}`;
+  }
+  const { seq, at, versions, actors } = value;
+  if (!isWhole(seq) || !isWhole(at) || !isWhole(actors)) return "header has a bad shape";
+  if (typeof versions !== "object" || versions === null || Array.isArray(versions)) {
+    return "header has no machine versions";
+  }
+  return { seq, at, actors, versions: versions as Record<string, number> };
+}
+
+function isWhole(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+}
+
+/** The JSON text of `value` without its closing brace, as sealLine wants it. */
+function jsonBody(value: Record<string, unknown>): string {
+  return JSON.stringify(value).slice(0, -1);
+}
+
+function concat(parts: Uint8Array[], length: number): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+/** True for a snapshot being written when a crash came: never renamed, never trusted. */
+export function isTemporarySnapshot(name: string): boolean {
+  return name.endsWith(`.snap${TEMPORARY_SUFFIX}`);
+}
