@@ -17,7 +17,11 @@ import {
 import { NO_EFFECTS } from "./engine/effects.ts";
 import { createEngine, type Engine } from "./engine/engine.ts";
 import { createIpamService } from "./engine/ipam_service.ts";
-import { createEndpointEffects, createNetworkEffects } from "./engine/network_effects.ts";
+import {
+  createEndpointEffects,
+  createNetworkEffects,
+  sharedLinkSurvey,
+} from "./engine/network_effects.ts";
 import { createNetworkService } from "./engine/network_service.ts";
 import { sweepOrphanLinks } from "./engine/orphans.ts";
 import { RecordSchemaError, replayInSlices } from "./engine/replay.ts";
@@ -123,11 +127,12 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
       owner,
       ...(options.netns === undefined ? {} : { netns: options.netns }),
     });
+    const links = sharedLinkSurvey(plumbing);
     const effects = {
       volume: createVolumeEffects(backend),
       pool: NO_EFFECTS,
-      network: createNetworkEffects(plumbing),
-      endpoint: createEndpointEffects(plumbing),
+      network: createNetworkEffects(plumbing, links),
+      endpoint: createEndpointEffects(plumbing, links),
     };
     const engine = createEngine({ store, effects, warn, actors });
     const checkpointer = createCheckpointer({

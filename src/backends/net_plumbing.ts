@@ -56,6 +56,8 @@ export interface NetPlumbing {
   /** Deletes the pair through its host end, wherever the peer is; a missing pair is fine. */
   deleteVeth(host: string): Promise<void>;
   linkExists(name: string): Promise<boolean>;
+  /** The name of every link in the namespace, from one `ip -json link` call. */
+  linkNames(): Promise<Set<string>>;
   /** Links whose names start with `prefix`. */
   listLinks(prefix: string): Promise<LinkInfo[]>;
 }
@@ -208,6 +210,10 @@ export function createIpPlumbing(
     async linkExists(name) {
       checkName(name, false);
       return (await find(name)) !== null;
+    },
+
+    async linkNames() {
+      return new Set((await links([])).map((link) => link.ifname));
     },
 
     async listLinks(namePrefix) {

@@ -13,6 +13,9 @@ export class BackendOptionsError extends Error {
 /** What the host shows of a volume, for reconcile after a restart. */
 export type VolumeHostState = { present: boolean; mountpoint: string };
 
+/** What one look at the host showed. */
+export type VolumeSurvey = { inspect(name: string): VolumeHostState };
+
 export interface VolumeBackend {
   /** Checks create options without side effects; throws BackendOptionsError. */
   checkOptions(opts: Record<string, string>): void;
@@ -24,6 +27,9 @@ export interface VolumeBackend {
   unmount(name: string): Promise<void>;
   /** Deletes the volume and its data; idempotent. */
   remove(name: string): Promise<void>;
-  /** Looks at the host, changes nothing. */
-  inspect(name: string): Promise<VolumeHostState>;
+  /**
+   * Looks at the host once, changes nothing: then what it shows of any volume, without another
+   * look. For reconcile, which would otherwise look once per volume.
+   */
+  survey(): Promise<VolumeSurvey>;
 }

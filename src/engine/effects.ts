@@ -6,13 +6,19 @@ import type { Intent } from "../../machines/intents.ts";
 /** Event fields an adapter asks the engine to record (the engine adds `at`). */
 export type EventFields = { type: string; [field: string]: unknown };
 
-export interface Effects {
+/**
+ * `Host` is what the adapter looks at once per reconcile (a directory listing, the host's links):
+ * reconcile then costs one look at the host in all, not one per actor.
+ */
+export interface Effects<Host = unknown> {
   /** Refuses, with InvalidRequestError, an event whose payload a backend cannot accept. */
   check(actorId: string, event: EventFields): void;
   /** Carries out an intent; resolves to the fields of `effect.succeeded`, throws on failure. */
   run(intent: Intent): Promise<Record<string, unknown>>;
-  /** After replay: the events that bring `snapshot` in line with what the host shows. */
-  reconcile(actorId: string, snapshot: AnyMachineSnapshot): Promise<EventFields[]>;
+  /** Looks at the host once, before the actors of this kind are reconciled. */
+  survey(): Promise<Host>;
+  /** After replay: the events that bring `snapshot` in line with what `host` shows. */
+  reconcile(actorId: string, snapshot: AnyMachineSnapshot, host: Host): Promise<EventFields[]>;
 }
 
 /** For kinds whose machines emit no intents (pools): nothing to check, run or reconcile. */
@@ -20,6 +26,9 @@ export const NO_EFFECTS: Effects = {
   check() {},
   run(intent) {
     return Promise.reject(new Error(`Nothing can carry out ${intent.type} here`));
+  },
+  survey() {
+    return Promise.resolve(null);
   },
   reconcile() {
     return Promise.resolve([]);

@@ -272,9 +272,23 @@ export function createEngine(options: EngineOptions): Engine {
     },
     async reconcile() {
       const report: ReconcileReport = [];
-      const reconcileOne = async (actor: Actor) => {
+      const all = [...actors.values()];
+      // One look at the host per kind, all at once, before any actor is checked.
+      const kinds = [...new Set(all.map((actor) => actor.kindName))];
+      const surveys = new Map(
+        await Promise.all(
+          kinds.map(async (kind) =>
+            [kind, await effectsFor(all.find((a) => a.kindName === kind)!).survey()] as const
+          ),
+        ),
+      );
+      // Reconcile runs at start, before the plugin socket opens: no command is queued, so the
+      // checks read the snapshots directly; only a repair goes through the mailbox.
+      const check = (actor: Actor) =>
+        effectsFor(actor).reconcile(actor.id, actor.snapshot, surveys.get(actor.kindName));
+      const repair = async (actor: Actor, events: EventFields[]) => {
+        if (events.length === 0) return;
         const found = await enqueue(actor, async () => {
-          const events = await effectsFor(actor).reconcile(actor.id, actor.snapshot);
           const recorded: string[] = [];
           for (const event of events) {
             // Through the same cycle as any command: a repair (bridge lost) runs its effect.
@@ -290,15 +304,16 @@ export function createEngine(options: EngineOptions): Engine {
         });
         if (found.length > 0) report.push({ actor: actor.id, events: found });
       };
-      // Volumes stand alone: many are checked at once (each check is a stat on the thread pool).
-      // Networks before their endpoints, in log order: an endpoint's repair needs its bridge.
-      const all = [...actors.values()];
-      await inBatches(
-        all.filter((actor) => actor.kindName === "volume"),
-        RECONCILE_AT_ONCE,
-        reconcileOne,
-      );
-      for (const actor of all) if (actor.kindName !== "volume") await reconcileOne(actor);
+      // Volumes stand alone: all are checked at once, and many repaired at once (a repair may
+      // run an effect). Networks before their endpoints, one by one in log order: an
+      // endpoint's repair needs its bridge.
+      const volumes = all.filter((actor) => actor.kindName === "volume");
+      const found = await Promise.all(volumes.map(check));
+      const drift = volumes.flatMap((_, i) => found[i]!.length > 0 ? [i] : []);
+      await inBatches(drift, RECONCILE_AT_ONCE, (i) => repair(volumes[i]!, found[i]!));
+      for (const actor of all) {
+        if (actor.kindName !== "volume") await repair(actor, await check(actor));
+      }
       return report.sort((a, b) => (a.actor < b.actor ? -1 : a.actor > b.actor ? 1 : 0));
     },
     observe(observer) {

@@ -8,8 +8,26 @@ import type { Effects, EventFields } from "./effects.ts";
 
 const INTERRUPTED = "interrupted by a restart";
 
+/** The names of the host's links, looked up once per reconcile. */
+export type LinkSurvey = () => Promise<Set<string>>;
+
+/**
+ * One `ip -json link` for networks and endpoints together: calls made while one is running share
+ * it (the engine surveys every kind at once before reconciling).
+ */
+export function sharedLinkSurvey(plumbing: NetPlumbing): LinkSurvey {
+  let running: Promise<Set<string>> | null = null;
+  return () =>
+    running ??= plumbing.linkNames().finally(() => {
+      running = null;
+    });
+}
+
 /** Effects of network actors: one Linux bridge each. */
-export function createNetworkEffects(plumbing: NetPlumbing): Effects {
+export function createNetworkEffects(
+  plumbing: NetPlumbing,
+  survey: LinkSurvey = sharedLinkSurvey(plumbing),
+): Effects<Set<string>> {
   return {
     check() {},
     async run(intent) {
@@ -24,9 +42,10 @@ export function createNetworkEffects(plumbing: NetPlumbing): Effects {
           throw new Error(`Network effects cannot carry out ${intent.type}`);
       }
     },
-    async reconcile(_actorId, snapshot) {
+    survey,
+    async reconcile(_actorId, snapshot, links) {
       const { bridge } = snapshot.context as NetworkContext;
-      const present = await plumbing.linkExists(bridge);
+      const present = links.has(bridge);
       switch (String(snapshot.value)) {
         // Never answered (effect.succeeded is logged before the reply): undo it. dockerd either
         // resends CreateNetwork, which starts over, or gave up and will never delete it.
@@ -52,7 +71,10 @@ export function createNetworkEffects(plumbing: NetPlumbing): Effects {
 }
 
 /** Effects of endpoint actors: one veth pair each, host end on the network's bridge. */
-export function createEndpointEffects(plumbing: NetPlumbing): Effects {
+export function createEndpointEffects(
+  plumbing: NetPlumbing,
+  survey: LinkSurvey = sharedLinkSurvey(plumbing),
+): Effects<Set<string>> {
   return {
     check() {},
     async run(intent) {
@@ -71,8 +93,9 @@ export function createEndpointEffects(plumbing: NetPlumbing): Effects {
           throw new Error(`Endpoint effects cannot carry out ${intent.type}`);
       }
     },
-    async reconcile(_actorId, snapshot) {
-      const present = await hostVethPresent(plumbing, snapshot);
+    survey,
+    async reconcile(_actorId, snapshot, links) {
+      const present = links.has((snapshot.context as EndpointContext).host);
       // An interrupted DeleteEndpoint is finished: dockerd forgets the endpoint either way.
       if (present && String(snapshot.value) === "deleting") {
         await plumbing.deleteVeth((snapshot.context as EndpointContext).host);
@@ -80,10 +103,6 @@ export function createEndpointEffects(plumbing: NetPlumbing): Effects {
       return endpointDrift(snapshot, present);
     },
   };
-}
-
-async function hostVethPresent(plumbing: NetPlumbing, snapshot: AnyMachineSnapshot) {
-  return await plumbing.linkExists((snapshot.context as EndpointContext).host);
 }
 
 function endpointDrift(snapshot: AnyMachineSnapshot, present: boolean): EventFields[] {

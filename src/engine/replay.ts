@@ -14,6 +14,29 @@ export function splitActorId(id: string): { kind: MachineKind; kindName: string;
 
 /** Each machine's first snapshot, made once with xstate's initialTransition. */
 const FIRST = new Map<AnyStateMachine, AnyMachineSnapshot>();
+/** One snapshot per machine and flat state value, resolved once, whose context is swapped. */
+const TEMPLATES = new Map<AnyStateMachine, Map<string, AnyMachineSnapshot>>();
+
+/**
+ * The snapshot of `machine` in state `value` with `context`: what machine.resolveState gives,
+ * without resolving the state nodes again for each actor (a start restoring 100,000 volumes
+ * from a snapshot file paid 0.4 s for it). The nodes, tags and history of a state are the same
+ * for every actor in it and xstate never changes them in place; only the context differs.
+ */
+export function snapshotIn(
+  machine: AnyStateMachine,
+  value: string,
+  context: unknown,
+): AnyMachineSnapshot {
+  let byValue = TEMPLATES.get(machine);
+  if (!byValue) TEMPLATES.set(machine, byValue = new Map());
+  let template = byValue.get(value);
+  if (!template) {
+    template = machine.resolveState({ value, context: {} });
+    byValue.set(value, template);
+  }
+  return { ...template, context } as AnyMachineSnapshot;
+}
 
 /**
  * A fresh actor's first snapshot: its machine's first state, with the context its factory makes
@@ -31,7 +54,7 @@ export function initialSnapshot(id: string): AnyMachineSnapshot {
   const context = (machine.config.context as (args: { input: { name: string } }) => unknown)({
     input: { name },
   });
-  return machine.resolveState({ value: first.value, context });
+  return snapshotIn(machine, String(first.value), context);
 }
 
 /** A logged record whose event its machine's schema refuses; `seq` says which. */

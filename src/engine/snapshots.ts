@@ -11,7 +11,7 @@ import {
   type SnapshotHeader,
   writeSnapshot,
 } from "../log/snapshot_file.ts";
-import { splitActorId, yieldToEventLoop } from "./replay.ts";
+import { snapshotIn, splitActorId, yieldToEventLoop } from "./replay.ts";
 
 /** Where replay starts: every live actor right after record `seq` (0: the very beginning). */
 export type ReplayBase = {
@@ -72,10 +72,8 @@ export async function restoreSnapshot(
   let count = 0;
   for (const { id, state, context } of entries) {
     const { kind } = splitActorId(id);
-    const snapshot = kind.machine.resolveState({
-      value: state as string,
-      context: kind.restore(context) as Record<string, unknown>,
-    });
+    if (typeof state !== "string") throw new Error(`${id} has no state name`);
+    const snapshot = snapshotIn(kind.machine, state, kind.restore(context));
     if (snapshot.status !== "active") throw new Error(`${id} is in a final state`);
     actors.set(id, snapshot);
     if (++count % SLICE === 0) await yieldToEventLoop();

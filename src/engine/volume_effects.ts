@@ -1,12 +1,16 @@
 // Volume effects: volume intents carried out by a VolumeBackend, and the volume reconcile rules.
 import type { VolumeContext } from "../../machines/volume_machine.ts";
-import { BackendOptionsError, type VolumeBackend } from "../backends/volume_backend.ts";
+import {
+  BackendOptionsError,
+  type VolumeBackend,
+  type VolumeSurvey,
+} from "../backends/volume_backend.ts";
 import type { Effects, EventFields } from "./effects.ts";
 import { InvalidRequestError } from "./errors.ts";
 import { splitActorId } from "./replay.ts";
 
 /** Volume effects through `backend`. */
-export function createVolumeEffects(backend: VolumeBackend): Effects {
+export function createVolumeEffects(backend: VolumeBackend): Effects<VolumeSurvey> {
   return {
     check(actorId, event) {
       if (event.type !== "volume.create") return;
@@ -34,10 +38,12 @@ export function createVolumeEffects(backend: VolumeBackend): Effects {
           throw new Error(`Volume effects cannot carry out ${intent.type}`);
       }
     },
-    async reconcile(actorId, snapshot) {
+    survey: () => backend.survey(),
+    // deno-lint-ignore require-await
+    async reconcile(actorId, snapshot, survey) {
       const { name } = splitActorId(actorId);
       const context = snapshot.context as VolumeContext;
-      const host = await backend.inspect(name);
+      const host = survey.inspect(name);
       const state = String(snapshot.value);
       const settle = (ok: boolean, reason: string): EventFields[] =>
         ok ? [{ type: "effect.succeeded" }] : [{ type: "effect.failed", reason }];

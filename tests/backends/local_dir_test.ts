@@ -34,7 +34,7 @@ Deno.test("localDir create makes <root>/<name>/_data with the options applied", 
   assert.equal(info.gid, 4321);
   const plain = await Deno.stat((await backend.create("v2", {})).mountpoint);
   assert.equal(plain.mode! & 0o7777, 0o755, "default mode is 0755 whatever the umask");
-  assert.deepEqual(await backend.inspect("v1"), { present: true, mountpoint });
+  assert.deepEqual((await backend.survey()).inspect("v1"), { present: true, mountpoint });
 });
 
 Deno.test("localDir create is idempotent and keeps the data", async () => {
@@ -54,7 +54,7 @@ Deno.test("localDir mount returns the data directory, or fails when it is gone",
   await backend.unmount("v1");
   await Deno.remove(join(dir.path, "v1"), { recursive: true });
   await assert.rejects(() => backend.mount("v1"), BackendError);
-  assert.equal((await backend.inspect("v1")).present, false);
+  assert.equal(((await backend.survey()).inspect("v1")).present, false);
 });
 
 Deno.test("localDir remove deletes the volume with its data and is idempotent", async () => {
@@ -78,4 +78,23 @@ Deno.test("localDir clears staging leftovers of a crash on first use", async () 
   const left = [];
   for await (const entry of Deno.readDir(join(dir.path, ".staging"))) left.push(entry.name);
   assert.deepEqual(left, []);
+});
+
+Deno.test("localDir survey lists the root once and answers for every volume from that look", async () => {
+  await using dir = await tempDir();
+  const backend = createLocalDirBackend(join(dir.path, "volumes"));
+  assert.equal((await backend.survey()).inspect("v1").present, false, "no root yet: nothing");
+  await backend.create("v1", {});
+  await backend.create("v2", {});
+  await backend.remove("v2"); // leaves .staging behind, which is no volume
+  const survey = await backend.survey();
+  await backend.create("v3", {});
+  assert.deepEqual(survey.inspect("v1"), {
+    present: true,
+    mountpoint: join(dir.path, "volumes", "v1", "_data"),
+  });
+  assert.equal(survey.inspect("v2").present, false);
+  assert.equal(survey.inspect(".staging").present, false);
+  assert.equal(survey.inspect("v3").present, false, "what it saw, not what came after");
+  assert.equal((await backend.survey()).inspect("v3").present, true);
 });

@@ -106,3 +106,24 @@ Deno.test("reconcile leaves a settled volume that matches the host alone", async
   assert.deepEqual(added, []);
   assert.deepEqual(report, []);
 });
+
+Deno.test("reconcile looks at the host once for all volumes, not once per volume", async () => {
+  const records: LogRecord[] = [];
+  for (let i = 0; i < 300; i++) {
+    for (const { type, ...data } of [create, ok]) {
+      records.push({ seq: records.length + 1, at: 1, actor: `volume/v${i}`, type, v: 1, data });
+    }
+  }
+  const fake = createRecordingBackend();
+  for (let i = 0; i < 300; i += 2) fake.host.add(`v${i}`); // every other directory is gone
+  const store = createMemoryStore(records);
+  const engine = createEngine({ store, effects: { volume: createVolumeEffects(fake.backend) } });
+  const report = await engine.reconcile();
+  assert.equal(fake.surveys.count, 1);
+  assert.equal(report.length, 150);
+  assert.ok(
+    report.every(({ actor, events }) =>
+      Number(actor.slice("volume/v".length)) % 2 === 1 && events[0] === "volume.vanished"
+    ),
+  );
+});

@@ -14,6 +14,8 @@ export function createRecordingBackend() {
   const fail = new Set<string>();
   const host = new Set<string>();
   const gates: Promise<void>[] = [];
+  /** How many times reconcile looked at the host. */
+  const surveys = { count: 0 };
   const mountpoint = (name: string) => `/fake/${name}/_data`;
   async function note(op: string, name: string) {
     calls.push({ op, name });
@@ -41,9 +43,16 @@ export function createRecordingBackend() {
       await note("remove", name);
       host.delete(name);
     },
-    inspect(name): Promise<VolumeHostState> {
-      return Promise.resolve({ present: host.has(name), mountpoint: mountpoint(name) });
+    survey() {
+      surveys.count++;
+      const seen = new Set(host);
+      return Promise.resolve({
+        inspect: (name: string): VolumeHostState => ({
+          present: seen.has(name),
+          mountpoint: mountpoint(name),
+        }),
+      });
     },
   };
-  return { backend, calls, fail, host, gates };
+  return { backend, calls, fail, host, gates, surveys };
 }
