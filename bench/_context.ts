@@ -21,6 +21,8 @@ export type Results = {
   starts: StartRow[];
   dockerRuns: DockerRunRow[];
   inspector: InspectorRow[];
+  /** Whole Markdown sections (heading and table) of phases that print their own. */
+  extra: string[];
   notes: string[];
   /** /proc/loadavg's first three fields when the run began. */
   loadAtStart: string;

@@ -83,7 +83,7 @@ async function benchOverhead(ctx: Context): Promise<InspectorRow[]> {
   ]);
 }
 
-function adminPortOf(stderr: string): string {
+export function adminPortOf(stderr: string): string {
   const port = /admin on http:\/\/127\.0\.0\.1:(\d+)/.exec(stderr)?.[1];
   if (!port) throw new Error(`no admin line in:\n${stderr}`);
   return port;

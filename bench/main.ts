@@ -8,7 +8,7 @@
 // Env: BERTH_BENCH_SECONDS (per phase, default 3), BERTH_BENCH_DIR (default /var/tmp unless it is
 // tmpfs), BERTH_BENCH_DENO_FLAGS (extra `deno run` flags for the Berth child, e.g. --cpu-prof),
 // BERTH_BENCH_DOCKER_RUNS (timed runs per network, default 20), BERTH_BENCH_ONLY (a comma list of
-// phases to run: volume, scale, ipam, docker, inspector; default all).
+// phases to run: volume, scale, ipam, docker, inspector, start; default all).
 import { goVersion } from "./_go_baseline.ts";
 import { machineFacts, measureFdatasync, pickBenchBase } from "./_machine.ts";
 import { killAll } from "./_process.ts";
@@ -25,6 +25,7 @@ import { runDockerRunPhase } from "./_docker_run.ts";
 import { runInspectorPhases } from "./_inspector.ts";
 import { runIpamPhases } from "./_ipam.ts";
 import { runScalePhases } from "./_scale.ts";
+import { curveTable, memoryTable, runStartCurve } from "./_start_curve.ts";
 import { runVolumePhases } from "./_volume_phases.ts";
 
 /** The 1, 5 and 15 minute load averages: other work on these CPUs skews every figure. */
@@ -63,6 +64,7 @@ function printReport(facts: string, results: Results) {
     for (const row of results.inspector) console.log(`| ${row.join(" | ")} |`);
     console.log("");
   }
+  for (const section of results.extra) console.log(section + "\n");
   const notes = [
     "calls/s counts every HTTP call (a held pair is one Mount and one Unmount: Mount/s = calls/s ÷ 2).",
     "records/s is the growth of the log during the phase; each reply waited for its record's fdatasync.",
@@ -95,6 +97,7 @@ export async function runBench(): Promise<number> {
       starts: [],
       dockerRuns: [],
       inspector: [],
+      extra: [],
       notes: [],
       loadAtStart: loadAverage(),
     },
@@ -133,6 +136,15 @@ export async function runBench(): Promise<number> {
       ipam: () => runIpamPhases(ctx),
       docker: () => runDockerRunPhase(ctx),
       inspector: () => runInspectorPhases(ctx),
+      start: async () => {
+        const { curve, memory } = await runStartCurve(ctx);
+        ctx.results.extra.push(
+          "### Start-time curve: spawn → socket accepting, by history and live volumes\n\n" +
+            curveTable(curve),
+          "### Memory of an idle Berth (after start, 2 s settled, after a full GC)\n\n" +
+            memoryTable(memory),
+        );
+      },
     };
     const only = Deno.env.get("BERTH_BENCH_ONLY")?.split(",");
     for (const [name, phase] of Object.entries(phases)) {

@@ -145,6 +145,13 @@ export function renderMetrics(metrics: Metrics, gauges: Gauges): string {
   lines.push(`berth_start_reconcile_seconds ${metrics.start.reconcileSeconds}`);
   family("berth_uptime_seconds", "gauge", "Seconds since this Berth started.");
   lines.push(`berth_uptime_seconds ${gauges.uptimeSeconds}`);
+  // Only a process started with --v8-flags=--expose-gc has gc(): the bench, to read live heap.
+  (globalThis as { gc?: () => void }).gc?.();
+  const memory = Deno.memoryUsage();
+  family("process_resident_memory_bytes", "gauge", "Resident memory of the Berth process.");
+  lines.push(`process_resident_memory_bytes ${memory.rss}`);
+  family("berth_heap_used_bytes", "gauge", "JavaScript heap in use (V8), garbage included.");
+  lines.push(`berth_heap_used_bytes ${memory.heapUsed}`);
   return lines.join("\n") + "\n";
 }
 

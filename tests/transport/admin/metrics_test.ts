@@ -42,6 +42,10 @@ Deno.test("renderMetrics writes Prometheus text that parses, with every family a
   assert.equal(sampleValue(samples, "berth_log_fdatasync_duration_seconds_count"), 1);
   assert.equal(sampleValue(samples, "berth_log_batch_records_sum"), 3);
   assert.equal(sampleValue(samples, "berth_start_replay_seconds"), 1.5);
+  // This very process's memory: more than nothing, and the heap inside the resident set.
+  const rss = sampleValue(samples, "process_resident_memory_bytes");
+  const heap = sampleValue(samples, "berth_heap_used_bytes");
+  assert.ok(heap > 1e6 && rss > heap, `rss ${rss}, heap ${heap}`);
 });
 
 Deno.test("parsePrometheus (the test's reader) refuses broken text", () => {

@@ -1,0 +1,180 @@
+// The start-time curve: socket ready and peak memory against events of history × live volumes,
+// from a snapshot at the end of the log (a clean stop), from one as far back as a crash can
+// leave it (the newest snapshot plus the most log the policy lets pile up after it), and from the
+// whole log (no snapshot). Then the memory of an idle Berth at 0, 10,000 and 100,000 volumes.
+import { join } from "node:path";
+import { DEFAULT_CHECKPOINT_POLICY } from "../src/engine/checkpoint.ts";
+import { replayInSlices } from "../src/engine/replay.ts";
+import { saveSnapshot } from "../src/engine/snapshots.ts";
+import { readLog } from "../src/log/reader.ts";
+import { listSnapshots } from "../src/log/snapshot_file.ts";
+import { writeBigLog } from "../tests/helpers/big_log.ts";
+import { type Context, progress } from "./_context.ts";
+import { adminPortOf } from "./_inspector.ts";
+import { spawnServer } from "./_process.ts";
+import { settle } from "./_start_time.ts";
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const TRIES = 3;
+/** [events of history, live volumes]. */
+const POINTS: [number, number][] = [[100_000, 1_000], [1_000_000, 10_000], [200_000, 100_000], [
+  1_000_000,
+  100_000,
+]];
+
+export type CurveRow = {
+  events: number;
+  volumes: number;
+  from: string;
+  readyMs: number[];
+  peakMiB: number;
+};
+export type MemoryRow = { volumes: number; rssMiB: number; heapMiB: number };
+
+function memoryOf(pid: number, field: "VmHWM" | "VmRSS"): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? "0") / 1024;
+}
+
+function spawn(ctx: Context, stateDir: string, label: string) {
+  const socket = join(ctx.dir, "curve.sock");
+  return spawnServer(ctx.tracker, {
+    label,
+    command: Deno.execPath(),
+    args: [
+      "run",
+      "--v8-flags=--expose-gc",
+      "--allow-all",
+      MAIN,
+      "serve",
+      "--socket",
+      socket,
+      "--state-dir",
+      stateDir,
+      "--admin",
+      "127.0.0.1:0",
+    ],
+    socket,
+    env: { NO_COLOR: "1" },
+  });
+}
+
+/** Starts Berth TRIES times on `stateDir`, putting the snapshots back as they were after each. */
+async function measure(ctx: Context, stateDir: string, from: string, tries = TRIES) {
+  const logDir = join(stateDir, "log");
+  const before = new Set((await listSnapshots(logDir)).map((snapshot) => snapshot.path));
+  const readyMs: number[] = [];
+  let peakMiB = 0;
+  for (let i = 0; i < tries; i++) {
+    const berth = spawn(ctx, stateDir, `Berth (start from ${from})`);
+    readyMs.push(await berth.ready(120_000));
+    peakMiB = Math.max(peakMiB, memoryOf(berth.pid, "VmHWM"));
+    await settle(berth);
+    const status = await berth.stop();
+    if (!status.success) throw new Error(`Berth exited with ${status.code}:\n${berth.stderr()}`);
+    // The stop took a snapshot at the end: gone again, so every try starts the same way.
+    for (const snapshot of await listSnapshots(logDir)) {
+      if (!before.has(snapshot.path)) await Deno.remove(snapshot.path);
+    }
+  }
+  return { readyMs, peakMiB };
+}
+
+/** A snapshot right after record `seq`, made by replaying the log in this process. */
+async function snapshotAt(logDir: string, seq: number, from = 0, actors = new Map()) {
+  const replayed = await replayInSlices(
+    readLog(logDir, { from: from + 1, to: seq }),
+    () => {},
+    actors,
+  );
+  await saveSnapshot(logDir, seq, [...replayed], Date.now());
+  return replayed;
+}
+
+export async function runStartCurve(
+  ctx: Context,
+): Promise<{ curve: CurveRow[]; memory: MemoryRow[] }> {
+  const curve: CurveRow[] = [];
+  const idle = new Map<number, string>();
+  for (const [events, volumes] of POINTS) {
+    const stateDir = join(ctx.dir, `state-curve-${events}-${volumes}`);
+    const logDir = join(stateDir, "log");
+    const last = await writeBigLog(stateDir, events, volumes);
+    const row = (from: string, measured: { readyMs: number[]; peakMiB: number }) => {
+      curve.push({ events: last, volumes, from, ...measured });
+      progress(
+        `start, ${last} events, ${volumes} volumes, ${from}: ` +
+          `${measured.readyMs.map((ms) => ms.toFixed(0)).join(", ")} ms, peak ${
+            measured.peakMiB.toFixed(0)
+          } MiB`,
+      );
+    };
+    if (events === 1_000_000 && volumes === 10_000) {
+      row("the whole log (no snapshot)", await measure(ctx, stateDir, "log", 1));
+    }
+    // The most a crash can leave after the newest snapshot: the policy's trigger, less one.
+    const tail = Math.max(DEFAULT_CHECKPOINT_POLICY.everyEvents, volumes) - 1;
+    const crashSeq = last - tail;
+    const early = await snapshotAt(logDir, crashSeq);
+    row(`a snapshot ${tail} events back (worst crash)`, await measure(ctx, stateDir, "crash"));
+    await snapshotAt(logDir, last, crashSeq, early);
+    row("a snapshot at the end (clean stop)", await measure(ctx, stateDir, "clean"));
+    if (!idle.has(volumes)) idle.set(volumes, stateDir);
+  }
+  const memory: MemoryRow[] = [];
+  idle.set(0, join(ctx.dir, "state-curve-empty"));
+  for (const volumes of [0, 10_000, 100_000]) {
+    const stateDir = idle.get(volumes);
+    if (!stateDir) continue;
+    const berth = spawn(ctx, stateDir, `Berth (idle, ${volumes} volumes)`);
+    await berth.ready(120_000);
+    await settle(berth);
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const port = adminPortOf(berth.stderr());
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const heap = Number(/^berth_heap_used_bytes (\S+)$/m.exec(text)?.[1] ?? "0") / 2 ** 20;
+    memory.push({ volumes, rssMiB: memoryOf(berth.pid, "VmRSS"), heapMiB: heap });
+    progress(
+      `idle, ${volumes} volumes: RSS ${memory.at(-1)!.rssMiB.toFixed(0)} MiB, heap ${
+        heap.toFixed(1)
+      } MiB`,
+    );
+    await berth.stop();
+  }
+  return { curve, memory };
+}
+
+export function curveTable(rows: CurveRow[]): string {
+  const lines = [
+    "| events of history | live volumes | start from | socket ready, ms (each try) | peak RSS, MiB |",
+    "| ---: | ---: | --- | --- | ---: |",
+  ];
+  for (const row of rows) {
+    lines.push(
+      `| ${row.events.toLocaleString("en")} | ${
+        row.volumes.toLocaleString("en")
+      } | ${row.from} | ` +
+        `${row.readyMs.map((ms) => ms.toFixed(0)).join(" / ")} | ${row.peakMiB.toFixed(0)} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+export function memoryTable(rows: MemoryRow[]): string {
+  const base = rows.find((row) => row.volumes === 0);
+  const lines = [
+    "| idle volumes | RSS, MiB | live heap after GC, MiB | heap per volume, bytes |",
+    "| ---: | ---: | ---: | ---: |",
+  ];
+  for (const row of rows) {
+    const per = base && row.volumes > 0
+      ? (((row.heapMiB - base.heapMiB) * 2 ** 20) / row.volumes).toFixed(0)
+      : "–";
+    lines.push(
+      `| ${row.volumes.toLocaleString("en")} | ${row.rssMiB.toFixed(0)} | ${
+        row.heapMiB.toFixed(1)
+      } | ${per} |`,
+    );
+  }
+  return lines.join("\n");
+}
