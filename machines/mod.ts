@@ -123,6 +123,17 @@ export const KINDS = {
 
 export type KindName = keyof typeof KINDS;
 
+/** Each kind's snapshot type: what the engine hands back for an actor of that kind. */
+export type SnapshotOfKind = {
+  volume: VolumeSnapshot;
+  pool: PoolSnapshot;
+  network: NetworkSnapshot;
+  endpoint: EndpointSnapshot;
+};
+
+/** An actor's id: its kind, a slash, its name (`volume/db-data`); the kind types its snapshot. */
+export type ActorId<K extends KindName = KindName> = `${K}/${string}`;
+
 export function isKindName(value: string): value is KindName {
   return Object.hasOwn(KINDS, value);
 }

@@ -10,7 +10,7 @@ export type EventFields = { type: string; [field: string]: unknown };
  * `Host` is what the adapter looks at once per reconcile (a directory listing, the host's links):
  * reconcile then costs one look at the host in all, not one per actor.
  */
-export interface Effects<Host = unknown> {
+export interface Effects<Host = unknown, Snapshot = AnyMachineSnapshot> {
   /** Refuses, with InvalidRequestError, an event whose payload a backend cannot accept. */
   check(actorId: string, event: EventFields): void;
   /** Carries out an intent; resolves to the fields of `effect.succeeded`, throws on failure. */
@@ -18,7 +18,7 @@ export interface Effects<Host = unknown> {
   /** Looks at the host once, before the actors of this kind are reconciled. */
   survey(): Promise<Host>;
   /** After replay: the events that bring `snapshot` in line with what `host` shows. */
-  reconcile(actorId: string, snapshot: AnyMachineSnapshot, host: Host): Promise<EventFields[]>;
+  reconcile(actorId: string, snapshot: Snapshot, host: Host): Promise<EventFields[]>;
 }
 
 /** For kinds whose machines emit no intents (pools): nothing to check, run or reconcile. */

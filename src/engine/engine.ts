@@ -3,7 +3,7 @@
 // the EventStore and Effects interfaces it is handed.
 import type { AnyMachineSnapshot } from "xstate";
 import { type Intent, INTENT_PHRASES } from "../../machines/intents.ts";
-import type { KindName, MachineKind } from "../../machines/mod.ts";
+import type { ActorId, KindName, MachineKind, SnapshotOfKind } from "../../machines/mod.ts";
 import type { EventStore, LogRecord } from "../log/store.ts";
 import type { Effects, EventFields } from "./effects.ts";
 import {
@@ -33,7 +33,9 @@ export type EngineOptions = {
 export type Observer = (record: LogRecord, snapshot: AnyMachineSnapshot) => void;
 
 /** An event, or how to choose it from the actor's snapshot when its turn comes. */
-export type Decision = EventFields | ((snapshot: AnyMachineSnapshot) => EventFields | null);
+export type Decision<K extends KindName = KindName> =
+  | EventFields
+  | ((snapshot: SnapshotOfKind[K]) => EventFields | null);
 
 /** What reconcile found and recorded, one line per repaired actor. */
 export type ReconcileReport = { actor: string; events: string[] }[];
@@ -44,11 +46,14 @@ export type Engine = {
    * once it is on disk. A function is called with the actor's snapshot in its turn, for decisions
    * that depend on it (the lowest free address).
    */
-  dispatch(actorId: string, decision: Decision): Promise<AnyMachineSnapshot>;
+  dispatch<K extends KindName>(
+    actorId: ActorId<K>,
+    decision: Decision<K>,
+  ): Promise<SnapshotOfKind[K]>;
   /** The actor's snapshot once the commands queued before this read are done. */
-  read(actorId: string): Promise<AnyMachineSnapshot>;
+  read<K extends KindName>(actorId: ActorId<K>): Promise<SnapshotOfKind[K]>;
   /** Current snapshots of every live actor of one kind, commands in flight or not. */
-  list(kind: KindName): [string, AnyMachineSnapshot][];
+  list<K extends KindName>(kind: K): [ActorId<K>, SnapshotOfKind[K]][];
   /**
    * Every live actor right after record `seq`, the last one appended: what a snapshot file
    * keeps. Some of those records may not be durable yet; a snapshot waits for store.flush().
@@ -77,6 +82,9 @@ type Actor = {
   /** Durability of the actor's last recorded event; the snapshot is not told before it. */
   durable: Promise<void>;
 };
+
+/** A decision as the engine runs it, whatever the kind. */
+type AnyDecision = EventFields | ((snapshot: AnyMachineSnapshot) => EventFields | null);
 
 /** What one command leaves: the new snapshot and when its last event is on disk. */
 type Outcome = { snapshot: AnyMachineSnapshot; durable: Promise<void> };
@@ -162,7 +170,7 @@ export function createEngine(options: EngineOptions): Engine {
     return new UnavailableError("Cannot record events: the log failed; restart Berth", { cause });
   }
 
-  async function step(actor: Actor, fields: Decision): Promise<Outcome> {
+  async function step(actor: Actor, fields: AnyDecision): Promise<Outcome> {
     try {
       return await decideAndAct(actor, fields);
     } finally {
@@ -172,7 +180,7 @@ export function createEngine(options: EngineOptions): Engine {
     }
   }
 
-  async function decideAndAct(actor: Actor, decision: Decision): Promise<Outcome> {
+  async function decideAndAct(actor: Actor, decision: AnyDecision): Promise<Outcome> {
     const { kind } = actor;
     if (actor.snapshot.status === "done") actor.snapshot = initialSnapshot(actor.id);
     const fields = typeof decision === "function" ? decision(actor.snapshot) : decision;
@@ -239,13 +247,18 @@ export function createEngine(options: EngineOptions): Engine {
   }
 
   return {
-    async dispatch(actorId, decision) {
+    // The one place where kinds meet the untyped actor table: an id's kind is its machine's, so
+    // the snapshot of `volume/x` is a VolumeSnapshot.
+    async dispatch<K extends KindName>(actorId: ActorId<K>, decision: Decision<K>) {
       const actor = actorFor(actorId);
-      const { snapshot, durable } = await enqueue(actor, () => step(actor, decision));
+      const { snapshot, durable } = await enqueue(
+        actor,
+        () => step(actor, decision as AnyDecision),
+      );
       await durable;
-      return snapshot;
+      return snapshot as SnapshotOfKind[K];
     },
-    read(actorId) {
+    read<K extends KindName>(actorId: ActorId<K>): Promise<SnapshotOfKind[K]> {
       const actor = actors.get(actorId);
       if (!actor) return Promise.reject(new NotFoundError(`${capitalize(actorId)} not found`));
       return enqueue(actor, () => {
@@ -253,14 +266,14 @@ export function createEngine(options: EngineOptions): Engine {
           return Promise.reject(new NotFoundError(`${capitalize(actorId)} not found`));
         }
         // Never show a state whose last event is not on disk yet.
-        const snapshot = actor.snapshot;
+        const snapshot = actor.snapshot as SnapshotOfKind[K];
         return actor.durable.then(() => snapshot);
       });
     },
-    list(kindName) {
-      const out: [string, AnyMachineSnapshot][] = [];
+    list<K extends KindName>(kindName: K) {
+      const out: [ActorId<K>, SnapshotOfKind[K]][] = [];
       for (const actor of actors.ofKind(kindName)) {
-        if (isLive(actor)) out.push([actor.id, actor.snapshot]);
+        if (isLive(actor)) out.push([actor.id as ActorId<K>, actor.snapshot as SnapshotOfKind[K]]);
       }
       return out;
     },

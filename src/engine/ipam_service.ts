@@ -16,6 +16,7 @@ import {
   parseIp,
   withPrefix,
 } from "../backends/ipam.ts";
+import type { ActorId } from "../../machines/mod.ts";
 import type { Engine } from "./engine.ts";
 import { IllegalStateError, InvalidRequestError, NotFoundError } from "./errors.ts";
 
@@ -35,7 +36,7 @@ export type IpamService = {
   releaseAddress(poolId: string, address: string): Promise<void>;
 };
 
-const poolActor = (poolId: string) => `pool/${poolId}`;
+const poolActor = (poolId: string): ActorId<"pool"> => `pool/${poolId}`;
 
 /** IPAM over `engine`, handing out `prefix`-long pools from `range` when none is asked for. */
 export function createIpamService(engine: Engine, range: Cidr, prefix: number): IpamService {
@@ -50,7 +51,7 @@ export function createIpamService(engine: Engine, range: Cidr, prefix: number): 
   function takenPools(): { id: string; cidr: Cidr }[] {
     return engine.list("pool").map(([id, snapshot]) => ({
       id: id.slice("pool/".length),
-      cidr: parseCidr((snapshot.context as PoolContext).cidr),
+      cidr: parseCidr(snapshot.context.cidr),
     }));
   }
 
@@ -59,9 +60,8 @@ export function createIpamService(engine: Engine, range: Cidr, prefix: number): 
   function isResent(request: PoolRequest, cidr: string): boolean {
     const pool = engine.list("pool").find(([id]) => id === poolActor(cidr))?.[1];
     if (!pool) return false;
-    const context = pool.context as PoolContext;
-    const claimed = engine.list("network")
-      .some(([, network]) => (network.context as { pool: string | null }).pool === cidr);
+    const { context } = pool;
+    const claimed = engine.list("network").some(([, network]) => network.context.pool === cidr);
     return !claimed && context.addresses.size === 0 &&
       context.space === request.space &&
       JSON.stringify(context.options) === JSON.stringify(request.options);
@@ -127,7 +127,7 @@ export function createIpamService(engine: Engine, range: Cidr, prefix: number): 
       let length = 0;
       await engine.dispatch(poolActor(poolId), (snapshot) => {
         if (snapshot.value === "absent") throw new NotFoundError(`Pool "${poolId}" not found`);
-        const context = snapshot.context as PoolContext;
+        const { context } = snapshot;
         const cidr = parseCidr(context.cidr);
         length = cidr.prefix;
         // A pool has one gateway: a second gateway request is dockerd resending a lost answer.
@@ -145,7 +145,7 @@ export function createIpamService(engine: Engine, range: Cidr, prefix: number): 
       const ip = parse(() => parseIp(address.split("/")[0]!));
       try {
         await engine.dispatch(poolActor(poolId), (snapshot) => {
-          const held = (snapshot.context as PoolContext).addresses.has(formatIp(ip));
+          const held = snapshot.context.addresses.has(formatIp(ip));
           return held ? { type: "pool.address.release", address: formatIp(ip) } : null;
         });
       } catch (error) {

@@ -1,8 +1,7 @@
 // Network and endpoint effects: bridges and veth pairs through NetPlumbing, and the reconcile
 // rules that compare network and endpoint actors with the links the host really has.
-import type { AnyMachineSnapshot } from "xstate";
-import type { EndpointContext } from "../../machines/endpoint_machine.ts";
-import type { NetworkContext } from "../../machines/network_machine.ts";
+import type { EndpointSnapshot } from "../../machines/endpoint_machine.ts";
+import type { NetworkSnapshot } from "../../machines/network_machine.ts";
 import type { NetPlumbing } from "../backends/net_plumbing.ts";
 import type { Effects, EventFields } from "./effects.ts";
 
@@ -27,7 +26,7 @@ export function sharedLinkSurvey(plumbing: NetPlumbing): LinkSurvey {
 export function createNetworkEffects(
   plumbing: NetPlumbing,
   survey: LinkSurvey = sharedLinkSurvey(plumbing),
-): Effects<Set<string>> {
+): Effects<Set<string>, NetworkSnapshot> {
   return {
     check() {},
     async run(intent) {
@@ -44,7 +43,7 @@ export function createNetworkEffects(
     },
     survey,
     async reconcile(_actorId, snapshot, links) {
-      const { bridge } = snapshot.context as NetworkContext;
+      const { bridge } = snapshot.context;
       const present = links.has(bridge);
       switch (String(snapshot.value)) {
         // Never answered (effect.succeeded is logged before the reply): undo it. dockerd either
@@ -74,7 +73,7 @@ export function createNetworkEffects(
 export function createEndpointEffects(
   plumbing: NetPlumbing,
   survey: LinkSurvey = sharedLinkSurvey(plumbing),
-): Effects<Set<string>> {
+): Effects<Set<string>, EndpointSnapshot> {
   return {
     check() {},
     async run(intent) {
@@ -95,18 +94,18 @@ export function createEndpointEffects(
     },
     survey,
     async reconcile(_actorId, snapshot, links) {
-      const present = links.has((snapshot.context as EndpointContext).host);
+      const present = links.has(snapshot.context.host);
       // An interrupted DeleteEndpoint is finished: dockerd forgets the endpoint either way.
       if (present && String(snapshot.value) === "deleting") {
-        await plumbing.deleteVeth((snapshot.context as EndpointContext).host);
+        await plumbing.deleteVeth(snapshot.context.host);
       }
       return endpointDrift(snapshot, present);
     },
   };
 }
 
-function endpointDrift(snapshot: AnyMachineSnapshot, present: boolean): EventFields[] {
-  const { host } = snapshot.context as EndpointContext;
+function endpointDrift(snapshot: EndpointSnapshot, present: boolean): EventFields[] {
+  const { host } = snapshot.context;
   switch (String(snapshot.value)) {
     // The caller was never answered and retries or rolls back; either way a pair that exists
     // must be known, so that DeleteEndpoint removes it rather than leak it.

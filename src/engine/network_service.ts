@@ -1,7 +1,6 @@
 // NetworkDriver commands over network and endpoint actors: what each call needs to know of the
 // other actors (a network's bridge for its endpoints, its endpoint count before deletion).
 import { z } from "zod";
-import type { EndpointContext } from "../../machines/endpoint_machine.ts";
 import type { NetworkContext } from "../../machines/network_machine.ts";
 import type { Engine } from "./engine.ts";
 import { InvalidRequestError, NotFoundError } from "./errors.ts";
@@ -54,11 +53,11 @@ const short = (id: string) => id.slice(0, 12);
 /** NetworkDriver commands over `engine`, naming links with `names`. */
 export function createNetworkService(engine: Engine, names: LinkNames): NetworkService {
   async function network(networkId: string): Promise<NetworkContext> {
-    return (await engine.read(`network/${networkId}`)).context as NetworkContext;
+    return (await engine.read(`network/${networkId}`)).context;
   }
   function endpointsOf(networkId: string) {
     return engine.list("endpoint")
-      .filter(([, snapshot]) => (snapshot.context as EndpointContext).networkId === networkId);
+      .filter(([, snapshot]) => snapshot.context.networkId === networkId);
   }
   // dockerd sends DeleteNetwork only once it has no endpoint left on the network, so an endpoint
   // Berth still has lost its Leave or DeleteEndpoint while Berth was down (dockerd gives up after
@@ -66,7 +65,7 @@ export function createNetworkService(engine: Engine, names: LinkNames): NetworkS
   // One whose peer is still inside a container is really in use: that one refuses the delete.
   async function dropAbandoned(networkId: string) {
     for (const [id, snapshot] of endpointsOf(networkId)) {
-      const { peer, plumbed } = snapshot.context as EndpointContext;
+      const { peer, plumbed } = snapshot.context;
       if (plumbed && !await names.exists(peer)) continue;
       await ignoreNotFound(engine.dispatch(id, { type: "endpoint.delete" }));
     }
@@ -123,7 +122,7 @@ export function createNetworkService(engine: Engine, names: LinkNames): NetworkS
         type: "endpoint.join",
         sandboxKey,
       });
-      const { peer } = snapshot.context as EndpointContext;
+      const { peer } = snapshot.context;
       return { srcName: peer, gateway: gateway === null ? null : gateway.split("/")[0]! };
     },
     async leave(endpointId) {

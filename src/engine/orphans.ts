@@ -1,7 +1,5 @@
 // Links with Berth's prefix that no network or endpoint actor owns: left by a crash between an
 // effect and its record, or by someone else's hand. Reported; removed only when asked to.
-import type { EndpointContext } from "../../machines/endpoint_machine.ts";
-import type { NetworkContext } from "../../machines/network_machine.ts";
 import { BERTH_LINK_PREFIX, type NetPlumbing } from "../backends/net_plumbing.ts";
 import type { Engine } from "./engine.ts";
 
@@ -20,10 +18,10 @@ export async function sweepOrphanLinks(
   const { owner, repair } = options;
   const owned = new Set<string>();
   for (const [, snapshot] of engine.list("network")) {
-    owned.add((snapshot.context as NetworkContext).bridge);
+    owned.add(snapshot.context.bridge);
   }
   for (const [, snapshot] of engine.list("endpoint")) {
-    const { host, peer } = snapshot.context as EndpointContext;
+    const { host, peer } = snapshot.context;
     owned.add(host);
     owned.add(peer);
   }

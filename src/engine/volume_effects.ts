@@ -1,5 +1,5 @@
 // Volume effects: volume intents carried out by a VolumeBackend, and the volume reconcile rules.
-import type { VolumeContext } from "../../machines/volume_machine.ts";
+import type { VolumeSnapshot } from "../../machines/volume_machine.ts";
 import {
   BackendOptionsError,
   type VolumeBackend,
@@ -10,7 +10,9 @@ import { InvalidRequestError } from "./errors.ts";
 import { splitActorId } from "./replay.ts";
 
 /** Volume effects through `backend`. */
-export function createVolumeEffects(backend: VolumeBackend): Effects<VolumeSurvey> {
+export function createVolumeEffects(
+  backend: VolumeBackend,
+): Effects<VolumeSurvey, VolumeSnapshot> {
   return {
     check(actorId, event) {
       if (event.type !== "volume.create") return;
@@ -42,7 +44,7 @@ export function createVolumeEffects(backend: VolumeBackend): Effects<VolumeSurve
     // deno-lint-ignore require-await
     async reconcile(actorId, snapshot, survey) {
       const { name } = splitActorId(actorId);
-      const context = snapshot.context as VolumeContext;
+      const { context } = snapshot;
       const host = survey.inspect(name);
       const state = String(snapshot.value);
       const settle = (ok: boolean, reason: string): EventFields[] =>

@@ -1,7 +1,7 @@
 // VolumeDriver commands over volume actors: the transport asks for a mount and gets a mountpoint,
 // and never builds a machine event or reads a machine's context itself.
-import { totalMounts, type VolumeContext } from "../../machines/volume_machine.ts";
-import type { AnyMachineSnapshot } from "xstate";
+import { totalMounts, type VolumeSnapshot } from "../../machines/volume_machine.ts";
+import type { ActorId } from "../../machines/mod.ts";
 import type { Engine } from "./engine.ts";
 
 /** A volume as Docker is told of it. */
@@ -34,10 +34,10 @@ export type VolumeService = {
 /** Volume states Docker should see: creation done, removal not done. */
 const VISIBLE = new Set(["unmounted", "mounting", "mounted", "unmounting", "removing", "missing"]);
 
-const volumeId = (name: string) => `volume/${name}`;
+const volumeId = (name: string): ActorId<"volume"> => `volume/${name}`;
 
-function stateOf(snapshot: AnyMachineSnapshot): VolumeState {
-  const context = snapshot.context as VolumeContext;
+function stateOf(snapshot: VolumeSnapshot): VolumeState {
+  const { context } = snapshot;
   return {
     name: context.name,
     mountpoint: context.mountpoint,

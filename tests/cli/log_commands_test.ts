@@ -2,7 +2,7 @@
 // by a real engine on a file store, and a running Berth whose lock they must not need.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { KindName } from "../../machines/mod.ts";
+import type { ActorId, KindName } from "../../machines/mod.ts";
 import { createEngine, type Engine } from "../../src/engine/engine.ts";
 import { NO_EFFECTS } from "../../src/engine/effects.ts";
 import { createVolumeEffects } from "../../src/engine/volume_effects.ts";
@@ -50,7 +50,7 @@ async function driveStateDir(stateDir: string): Promise<Driven> {
     clock: () => ++now,
   });
   const states = new Map<number, ActorView[]>([[0, []]]);
-  const steps: [string, { type: string; [field: string]: unknown }][] = [
+  const steps: [ActorId, { type: string; [field: string]: unknown }][] = [
     ["volume/db", { type: "volume.create", opts: { password: "hunter2", mode: "0700" } }],
     ["volume/web", { type: "volume.create", opts: {} }],
     ["volume/db", { type: "volume.mount", mountId: "m1" }],

@@ -1,7 +1,7 @@
 // stateAt over a real log: the engine's live state captured after every command equals the state
 // replayed from the log on disk up to that sequence number.
 import assert from "node:assert/strict";
-import type { KindName } from "../../machines/mod.ts";
+import type { ActorId, KindName } from "../../machines/mod.ts";
 import { createEngine, type Engine } from "../../src/engine/engine.ts";
 import { NO_EFFECTS } from "../../src/engine/effects.ts";
 import { createVolumeEffects } from "../../src/engine/volume_effects.ts";
@@ -24,7 +24,7 @@ function viewsNow(engine: Engine): ActorView[] {
   return views.sort((a, b) => (a.id < b.id ? -1 : 1));
 }
 
-type Step = [string, { type: string; [field: string]: unknown }];
+type Step = [ActorId, { type: string; [field: string]: unknown }];
 
 const STEPS: Step[] = [
   ["volume/a", { type: "volume.create", opts: {} }],
