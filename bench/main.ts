@@ -8,7 +8,7 @@
 // Env: BERTH_BENCH_SECONDS (per phase, default 3), BERTH_BENCH_DIR (default /var/tmp unless it is
 // tmpfs), BERTH_BENCH_DENO_FLAGS (extra `deno run` flags for the Berth child, e.g. --cpu-prof),
 // BERTH_BENCH_DOCKER_RUNS (timed runs per network, default 20), BERTH_BENCH_ONLY (a comma list of
-// phases to run: volume, scale, ipam, docker, inspector, start; default all).
+// phases to run: volume, scale, patterns, ipam, docker, inspector, start; default all).
 import { goVersion } from "./_go_baseline.ts";
 import { machineFacts, measureFdatasync, pickBenchBase } from "./_machine.ts";
 import { killAll } from "./_process.ts";
@@ -24,6 +24,7 @@ import {
 import { runDockerRunPhase } from "./_docker_run.ts";
 import { runInspectorPhases } from "./_inspector.ts";
 import { runIpamPhases } from "./_ipam.ts";
+import { runPatternPhases } from "./_patterns.ts";
 import { runScalePhases } from "./_scale.ts";
 import { curveTable, memoryTable, runStartCurve } from "./_start_curve.ts";
 import { runVolumePhases } from "./_volume_phases.ts";
@@ -133,6 +134,7 @@ export async function runBench(): Promise<number> {
     const phases = {
       volume: () => runVolumePhases(ctx, version),
       scale: () => runScalePhases(ctx),
+      patterns: () => runPatternPhases(ctx),
       ipam: () => runIpamPhases(ctx),
       docker: () => runDockerRunPhase(ctx),
       inspector: () => runInspectorPhases(ctx),

@@ -6,8 +6,29 @@ import { PLUGIN_CONTENT_TYPE } from "../../protocol/docker_plugin.ts";
 
 const HEADERS = { "content-type": PLUGIN_CONTENT_TYPE };
 
+/**
+ * A JSON body too big to make in one go (List of 100,000 volumes: 16 MB): its text in pieces,
+ * each made only when the connection asks for more, so other calls are answered in between.
+ */
+export class JsonPieces {
+  constructor(readonly pieces: Iterator<string>) {}
+}
+
+const ENCODER = new TextEncoder();
+
 /** A success reply: always a JSON body, at least `{}`. */
 export function reply(body: unknown): Response {
+  if (body instanceof JsonPieces) {
+    const { pieces } = body;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        const next = pieces.next();
+        if (next.done) controller.close();
+        else controller.enqueue(ENCODER.encode(next.value));
+      },
+    });
+    return new Response(stream, { status: 200, headers: HEADERS });
+  }
   return new Response(JSON.stringify(body ?? {}), { status: 200, headers: HEADERS });
 }
 

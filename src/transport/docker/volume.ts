@@ -11,6 +11,7 @@ import {
   NameRequest,
   type VolumeInfo,
 } from "../../protocol/docker_volume.ts";
+import { JsonPieces } from "./respond.ts";
 import { parse, type Routes } from "./routes.ts";
 
 function describe(volume: VolumeState): VolumeInfo {
@@ -22,6 +23,20 @@ function describe(volume: VolumeState): VolumeInfo {
     CreatedAt: new Date(volume.createdAt).toISOString(),
     Status: status,
   };
+}
+
+/** How many volumes go into one piece of a List reply. */
+const LIST_SLICE = 2000;
+
+/** The text of a ListResponse, in pieces of LIST_SLICE volumes. */
+export function* listPieces(states: readonly VolumeState[]): Generator<string> {
+  yield '{"Volumes":[';
+  for (let start = 0; start < states.length; start += LIST_SLICE) {
+    const slice = states.slice(start, start + LIST_SLICE).map(describe);
+    const text = JSON.stringify(slice satisfies ListResponse["Volumes"]);
+    yield (start === 0 ? "" : ",") + text.slice(1, -1);
+  }
+  yield "]}";
 }
 
 /** The eight VolumeDriver routes over `volumes`. */
@@ -54,9 +69,10 @@ export function volumeRoutes(volumes: VolumeService): Routes {
       const { Name } = parse(NameRequest, body, "VolumeDriver.Get");
       return { Volume: describe(await volumes.get(Name)) };
     },
-    "/VolumeDriver.List"(body): ListResponse {
+    "/VolumeDriver.List"(body): JsonPieces {
       parse(EmptyRequest, body, "VolumeDriver.List");
-      return { Volumes: volumes.list().map(describe) };
+      // Every volume as it is now, then written out a slice at a time as the socket takes it.
+      return new JsonPieces(listPieces(volumes.list()));
     },
     "/VolumeDriver.Capabilities"(body) {
       parse(EmptyRequest, body, "VolumeDriver.Capabilities");
