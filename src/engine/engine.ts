@@ -83,6 +83,9 @@ type Actor = {
   durable: Promise<void>;
 };
 
+/** What one machine step gives: the next snapshot and the actions it would run. */
+type Stepped = ReturnType<typeof transition>;
+
 /** A decision as the engine runs it, whatever the kind. */
 type AnyDecision = EventFields | ((snapshot: AnyMachineSnapshot) => EventFields | null);
 
@@ -135,11 +138,15 @@ export function createEngine(options: EngineOptions): Engine {
    * wait for `durable` before they answer. The log is in order, so once a later event is durable
    * every earlier one is too, and a crash loses only events nobody was told of.
    */
-  function record(actor: Actor, event: EventFields & { at: number }) {
+  function record(
+    actor: Actor,
+    event: EventFields & { at: number },
+    stepped: Stepped = transition(actor.kind.machine, actor.snapshot, event),
+  ) {
     if (broken) throw unavailable(broken);
     const { kind } = actor;
     const { type, at, ...data } = event;
-    const [next, actions] = transition(kind.machine, actor.snapshot, event);
+    const [next, actions] = stepped;
     const entry: Omit<LogRecord, "seq"> = { at, actor: actor.id, type, v: kind.version, data };
     const durable = store.append(entry).then((logged) => {
       // Appends resolve in log order, so observers hear events in the order they were logged.
@@ -195,12 +202,15 @@ export function createEngine(options: EngineOptions): Engine {
     if (kind.isNoop(actor.snapshot, event)) {
       return { snapshot: actor.snapshot, durable: actor.durable };
     }
-    if (!actor.snapshot.can(event)) {
+    // One evaluation of the machine's guards: the step itself says whether the event applies
+    // (no enabled transition leaves the very same snapshot, as replay reads it too).
+    const stepped = transition(kind.machine, actor.snapshot, event);
+    if (stepped[0] === actor.snapshot) {
       if (isUnborn(actor)) throw new NotFoundError(`${capitalize(actor.id)} not found`);
       throw new IllegalStateError(kind.refusal(actor.snapshot, event));
     }
     actors.set(actor);
-    const { intents, durable } = record(actor, event);
+    const { intents, durable } = record(actor, event, stepped);
     // No effect: free the mailbox now; the caller waits for the disk outside it.
     if (intents.length === 0) return { snapshot: actor.snapshot, durable };
     await durable; // an effect runs only once its intent is on disk
