@@ -1,10 +1,11 @@
 // The start-time curve: socket ready and peak memory against events of history × live volumes,
-// from a snapshot at the end of the log (a clean stop), from one as far back as a crash can
-// leave it (the newest snapshot plus the most log the policy lets pile up after it), and from the
-// whole log (no snapshot). Then the memory of an idle Berth at 0, 10,000 and 100,000 volumes.
+// from a snapshot at the end of the log (a clean stop), from what the checkpoint policy leaves at
+// its worst for a crash (a full snapshot as far back as it can be, the deltas after it, and the
+// most log the policy lets pile up after the newest), and from the whole log (no snapshot). Then the memory of an idle Berth at 0, 10,000 and 100,000 volumes.
 import { join } from "node:path";
 import { DEFAULT_CHECKPOINT_POLICY } from "../src/engine/checkpoint.ts";
-import { replayInSlices } from "../src/engine/replay.ts";
+import type { AnyMachineSnapshot } from "xstate";
+import { applyRecord } from "../src/engine/replay.ts";
 import { saveSnapshot } from "../src/engine/snapshots.ts";
 import { readLog } from "../src/log/reader.ts";
 import { listSnapshots } from "../src/log/snapshot_file.ts";
@@ -80,15 +81,51 @@ async function measure(ctx: Context, stateDir: string, from: string, tries = TRI
   return { readyMs, peakMiB };
 }
 
-/** A snapshot right after record `seq`, made by replaying the log in this process. */
-async function snapshotAt(logDir: string, seq: number, from = 0, actors = new Map()) {
-  const replayed = await replayInSlices(
-    readLog(logDir, { from: from + 1, to: seq }),
-    () => {},
-    actors,
-  );
-  await saveSnapshot(logDir, seq, [...replayed], Date.now());
-  return replayed;
+/**
+ * The snapshots the checkpoint policy would leave at its worst moment for a crash, made by
+ * replaying the log in this process: the last full one as far back as the policy lets it be
+ * (as many events as there are actors, at most), a delta every `everyEvents` after it, the last
+ * of them `everyEvents - 1` events before the end of the log. Returns the delta count and tail.
+ */
+async function worstCrashSnapshots(logDir: string, last: number, volumes: number) {
+  const every = DEFAULT_CHECKPOINT_POLICY.everyEvents;
+  const newest = last - (every - 1);
+  const deltas = Math.max(0, Math.ceil(volumes / every) - 1);
+  const points = Array.from({ length: deltas + 1 }, (_, i) => newest - (deltas - i) * every);
+  const actors = new Map<string, AnyMachineSnapshot>();
+  let changed = new Set<string>();
+  let from = 0;
+  for (const [i, seq] of points.entries()) {
+    for await (const record of readLog(logDir, { from: from + 1, to: seq })) {
+      applyRecord(actors, record, () => {});
+      changed.add(record.actor);
+    }
+    if (i === 0) await saveSnapshot(logDir, seq, [...actors], Date.now());
+    else {
+      const live = [...changed].flatMap((id) => {
+        const snapshot = actors.get(id);
+        return snapshot ? [[id, snapshot] as [string, AnyMachineSnapshot]] : [];
+      });
+      const removed = [...changed].filter((id) => !actors.has(id));
+      await saveSnapshot(logDir, seq, live, Date.now(), { base: from, removed });
+    }
+    changed = new Set();
+    from = seq;
+  }
+  return { deltas, tail: last - newest, actors, newest };
+}
+
+/** A full snapshot at the end of the log, from the state at `from` and the records after it. */
+async function snapshotAtEnd(
+  logDir: string,
+  last: number,
+  from: number,
+  actors: Map<string, AnyMachineSnapshot>,
+) {
+  for await (const record of readLog(logDir, { from: from + 1, to: last })) {
+    applyRecord(actors, record, () => {});
+  }
+  await saveSnapshot(logDir, last, [...actors], Date.now());
 }
 
 export async function runStartCurve(
@@ -112,12 +149,12 @@ export async function runStartCurve(
     if (events === 1_000_000 && volumes === 10_000) {
       row("the whole log (no snapshot)", await measure(ctx, stateDir, "log", 1));
     }
-    // The most a crash can leave after the newest snapshot: the policy's trigger, less one.
-    const tail = Math.max(DEFAULT_CHECKPOINT_POLICY.everyEvents, volumes) - 1;
-    const crashSeq = last - tail;
-    const early = await snapshotAt(logDir, crashSeq);
-    row(`a snapshot ${tail} events back (worst crash)`, await measure(ctx, stateDir, "crash"));
-    await snapshotAt(logDir, last, crashSeq, early);
+    const worst = await worstCrashSnapshots(logDir, last, volumes);
+    row(
+      `a full snapshot, ${worst.deltas} deltas, ${worst.tail} events of log (worst crash)`,
+      await measure(ctx, stateDir, "crash"),
+    );
+    await snapshotAtEnd(logDir, last, worst.newest, worst.actors);
     row("a snapshot at the end (clean stop)", await measure(ctx, stateDir, "clean"));
     if (!idle.has(volumes)) idle.set(volumes, stateDir);
   }

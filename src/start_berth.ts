@@ -141,7 +141,8 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
       dir: logDir,
       policy: options.checkpoints ?? DEFAULT_CHECKPOINT_POLICY,
       since: base.seq,
-      actors: actors.size,
+      sinceFull: base.fullSeq,
+      replayedTail: replayed.records > 0,
       logBytes: () => store.stats().bytes,
       warn,
     });

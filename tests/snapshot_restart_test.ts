@@ -70,6 +70,55 @@ Deno.test("after SIGKILL Berth starts from its newest snapshot and replays only 
   assert.equal(await stateText(stateDir), before);
 });
 
+Deno.test("a chain of delta snapshots brings back the state after SIGKILL, and verify agrees", async () => {
+  await using dir = await tempDir();
+  const stateDir = join(dir.path, "state");
+  const socket = join(dir.path, "berth.sock");
+  const args = ["--socket", socket, "--state-dir", stateDir, "--snapshot-every", "6"];
+  {
+    await using berth = spawnBerth(args);
+    await berth.ready();
+    using client = pluginClient(socket);
+    await fill(client.call, 30, 1); // 120 records, 30 actors: fulls, then deltas
+    // Few actors change often: deltas of two or three actors each.
+    for (let i = 0; i < 24; i++) {
+      const name = `v${i % 3}`;
+      const reply = await client.call("VolumeDriver.Mount", { Name: name, ID: `again-${i}` });
+      assert.equal(reply.status, 200, reply.text);
+    }
+    const unmount = await client.call("VolumeDriver.Unmount", { Name: "v29", ID: "m29-0" });
+    assert.equal(unmount.status, 200, unmount.text);
+    assert.equal((await client.call("VolumeDriver.Remove", { Name: "v29" })).status, 200);
+    const snapshots = await listSnapshots(join(stateDir, "log"));
+    assert.ok(snapshots.filter((file) => file.delta).length >= 2, JSON.stringify(snapshots));
+    berth.kill("SIGKILL");
+    await berth.exited();
+  }
+  const before = await stateText(stateDir);
+  assert.match(before, /^as of sequence \d+: 29 actors\n/);
+  const verified = await runBerth(["verify", "--state-dir", stateDir]);
+  assert.equal(verified.code, 0, verified.stderr);
+  await using again = spawnBerth(args);
+  await again.ready();
+  const newest = (await listSnapshots(join(stateDir, "log"))).at(-1)!;
+  assert.ok(newest.delta, "the start stood on a delta");
+  assert.match(again.stderr(), new RegExp(`snapshot at ${newest.seq} \\+`));
+  assert.doesNotMatch(again.stderr(), /WARN/);
+  using client = pluginClient(socket);
+  for (const [name, mounts] of [["v0", 9], ["v1", 9], ["v2", 9], ["v3", 1]] as const) {
+    const reply = await client.call("VolumeDriver.Get", { Name: name });
+    assert.equal(
+      (reply.body as { Volume: { Status: { mounts: number } } }).Volume.Status.mounts,
+      mounts,
+    );
+  }
+  assert.equal((await client.call("VolumeDriver.Get", { Name: "v29" })).status, 500);
+  again.kill("SIGTERM");
+  assert.equal((await again.exited()).code, 0);
+  // The stop logged nothing new, so the state is the same, down to the sequence number.
+  assert.equal(await stateText(stateDir), before);
+});
+
 Deno.test("compaction deletes covered segments; the state, verify and time travel still hold", async () => {
   await using dir = await tempDir();
   const options = {

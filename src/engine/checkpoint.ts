@@ -8,9 +8,9 @@ import { saveSnapshot } from "./snapshots.ts";
 
 export type CheckpointPolicy = {
   /**
-   * Take a snapshot once this many events were logged since the last one — or once as many as
-   * the last snapshot had actors, if that is more: a snapshot costs in proportion to the live
-   * actors, so this keeps its share of each event's cost constant on a host with 100,000.
+   * Take a snapshot once this many events were logged since the last one: a delta of the actors
+   * that changed, or a full one when as many events as there are live actors came since the last
+   * full one.
    */
   everyEvents: number;
   /** … or once the log grew by this many bytes. */
@@ -47,10 +47,14 @@ export function createCheckpointer(options: {
   store: EventStore;
   dir: string;
   policy: CheckpointPolicy;
-  /** The sequence number the newest snapshot on disk covers (0 for none). */
+  /** The snapshot the start stood on: its sequence number (0 for none) and its chain's full one. */
   since: number;
-  /** How many live actors there are at start. */
-  actors: number;
+  sinceFull: number;
+  /**
+   * True when records were replayed after that snapshot: the engine did not see them change
+   * their actors, so the next snapshot must be a full one.
+   */
+  replayedTail: boolean;
   /** The size of the log in bytes now. */
   logBytes: () => number;
   clock?: () => number;
@@ -61,20 +65,35 @@ export function createCheckpointer(options: {
   const { engine, store, dir, policy, warn } = options;
   const clock = options.clock ?? Date.now;
   let coveredSeq = options.since;
-  let lastActors = options.actors;
+  let fullSeq = options.sinceFull;
+  // A delta is only right if every change since the snapshot before it was captured.
+  let deltaSafe = coveredSeq > 0 && !options.replayedTail;
   let coveredBytes = options.logBytes();
   let running: Promise<Checkpoint | null> | null = null;
 
   async function take(): Promise<Checkpoint | null> {
     const started = performance.now();
-    const { seq, actors } = engine.capture();
+    const { seq, actors, changed } = engine.capture();
     if (seq === coveredSeq) return null;
+    // A full snapshot costs in proportion to the live actors: one is taken only once as many
+    // events as there are actors came since the last, so its share of each event stays the
+    // same on a host with 100,000. In between, a delta of what changed.
+    const full = !deltaSafe || seq - fullSeq >= actors.length;
+    // Until this one is on disk, what `changed` held is nowhere else: a failed write leaves the
+    // next delta without it, so the next must be full.
+    deltaSafe = false;
     // The snapshot may stand for records only once they are on disk.
     await store.flush();
-    const written = await saveSnapshot(dir, seq, actors, clock());
+    const written = full
+      ? await saveSnapshot(dir, seq, actors, clock())
+      : await saveSnapshot(dir, seq, actors.filter(([id]) => changed.has(id)), clock(), {
+        base: coveredSeq,
+        removed: gone(changed, actors),
+      });
     coveredSeq = seq;
+    if (full) fullSeq = seq;
+    deltaSafe = true;
     coveredBytes = options.logBytes();
-    lastActors = actors.length;
     const pruned = await pruneLog(dir, { keep: policy.keep });
     const done: Checkpoint = {
       seq,
@@ -98,7 +117,7 @@ export function createCheckpointer(options: {
 
   const unsubscribe = store.subscribe((record) => {
     if (running) return;
-    const due = record.seq - coveredSeq >= Math.max(policy.everyEvents, lastActors) ||
+    const due = record.seq - coveredSeq >= policy.everyEvents ||
       // The size is looked at every 256 records: it is cheap, but this runs on every append.
       ((record.seq & 255) === 0 && options.logBytes() - coveredBytes >= policy.everyBytes);
     if (!due) return;
@@ -115,4 +134,10 @@ export function createCheckpointer(options: {
       while (running) await running.catch(() => {});
     },
   };
+}
+
+/** The ids in `changed` that are no longer live. */
+function gone(changed: ReadonlySet<string>, live: readonly [string, unknown][]): string[] {
+  const alive = new Set(live.map(([id]) => id));
+  return [...changed].filter((id) => !alive.has(id));
 }

@@ -56,9 +56,11 @@ export type Engine = {
   list<K extends KindName>(kind: K): [ActorId<K>, SnapshotOfKind[K]][];
   /**
    * Every live actor right after record `seq`, the last one appended: what a snapshot file
-   * keeps. Some of those records may not be durable yet; a snapshot waits for store.flush().
+   * keeps; and the ids of the actors that recorded an event since the last capture (live or
+   * gone), for a delta. Some of those records may not be durable yet; a snapshot waits for
+   * store.flush().
    */
-  capture(): { seq: number; actors: [string, AnyMachineSnapshot][] };
+  capture(): { seq: number; actors: [string, AnyMachineSnapshot][]; changed: Set<string> };
   /** Settles actors a crash left in flight and records drift between log and host. */
   reconcile(): Promise<ReconcileReport>;
   /** Refuses new commands and waits for those in flight. */
@@ -106,6 +108,8 @@ export function createEngine(options: EngineOptions): Engine {
     actors.set(newActor(id, snapshot));
   }
   const observers = new Set<Observer>();
+  // Ids of the actors that recorded an event since the last capture().
+  let changed = new Set<string>();
   let draining = false;
   let broken: Error | null = null;
   // Commands queued or running, and who waits for them to reach zero (drain).
@@ -157,6 +161,7 @@ export function createEngine(options: EngineOptions): Engine {
       throw unavailable(broken);
     });
     durable.catch(() => {}); // awaited by the caller; marked handled for the pipelined case
+    changed.add(actor.id);
     actor.snapshot = next;
     actor.durable = durable;
     return { intents: emittedIntents(actions), durable };
@@ -291,7 +296,9 @@ export function createEngine(options: EngineOptions): Engine {
       // Synchronous: no event is recorded between reading lastSeq and the last snapshot.
       const out: [string, AnyMachineSnapshot][] = [];
       for (const actor of actors.values()) if (isLive(actor)) out.push([actor.id, actor.snapshot]);
-      return { seq: store.lastSeq, actors: out };
+      const since = changed;
+      changed = new Set();
+      return { seq: store.lastSeq, actors: out, changed: since };
     },
     async reconcile() {
       const report: ReconcileReport = [];

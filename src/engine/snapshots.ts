@@ -1,6 +1,9 @@
 // The engine's actors to and from snapshot files: which snapshot a start can trust, and how an
 // actor's xstate snapshot becomes a file entry and back. The file format is the log's
 // (log/snapshot_file.ts); the machines say how their contexts become JSON (machines/mod.ts).
+// A delta snapshot holds only what changed since the snapshot it names as its base; a chain of
+// deltas ends at a full snapshot, and the state at a delta is that full one with each delta laid
+// over it in turn.
 import type { AnyMachineSnapshot } from "xstate";
 import { KINDS } from "../../machines/mod.ts";
 import {
@@ -8,6 +11,7 @@ import {
   readSnapshot,
   SnapshotDamagedError,
   type SnapshotEntry,
+  type SnapshotFile,
   type SnapshotHeader,
   writeSnapshot,
 } from "../log/snapshot_file.ts";
@@ -19,6 +23,8 @@ export type ReplayBase = {
   actors: Map<string, AnyMachineSnapshot>;
   /** The snapshot file it came from; null for the beginning of the log. */
   file: string | null;
+  /** The full snapshot its chain starts from (its own sequence number when it is full). */
+  fullSeq: number;
 };
 
 /** No snapshot covers the records a start needs, and the log no longer holds them. */
@@ -34,31 +40,48 @@ export function machineVersions(): Record<string, number> {
 /** The entries of a snapshot of `actors`, made one at a time as the file is written. */
 export function* snapshotEntries(
   actors: readonly [string, AnyMachineSnapshot][],
+  removed: readonly string[] = [],
 ): Generator<SnapshotEntry> {
   for (const [id, snapshot] of actors) {
     const { kind } = splitActorId(id);
     yield { id, state: snapshot.value, context: kind.persist(snapshot.context) };
   }
+  for (const id of removed) yield { id, state: null, context: null };
 }
 
-/** Writes a snapshot of `actors` as they stand right after record `seq` (on disk already). */
+/**
+ * Writes a snapshot of `actors` as they stand right after record `seq` (on disk already): all
+ * of them, or with `delta`, those changed since the snapshot at `delta.base` and the ids of
+ * those gone since.
+ */
 export function saveSnapshot(
   dir: string,
   seq: number,
   actors: readonly [string, AnyMachineSnapshot][],
   at: number,
+  delta: { base: number; removed: readonly string[] } | null = null,
 ): Promise<{ path: string; bytes: number }> {
-  const header = { seq, at, versions: machineVersions() };
-  return writeSnapshot(dir, header, actors.length, snapshotEntries(actors));
+  const header = { seq, base: delta?.base ?? 0, at, versions: machineVersions() };
+  const removed = delta?.removed ?? [];
+  return writeSnapshot(
+    dir,
+    header,
+    actors.length + removed.length,
+    snapshotEntries(actors, removed),
+  );
 }
 
 /** How many actors are restored between turns of the event loop. */
 const SLICE = 4096;
 
-/** The actors of a snapshot file, checked entry by entry against today's machines. */
+/**
+ * Lays the entries of one snapshot file over `into` (empty for a full one), each checked against
+ * today's machines: same machine versions, a known state, not a final one.
+ */
 export async function restoreSnapshot(
   header: SnapshotHeader,
   entries: SnapshotEntry[],
+  into: Map<string, AnyMachineSnapshot> = new Map(),
 ): Promise<Map<string, AnyMachineSnapshot>> {
   const versions = machineVersions();
   for (const [name, version] of Object.entries(header.versions)) {
@@ -68,17 +91,61 @@ export async function restoreSnapshot(
       );
     }
   }
-  const actors = new Map<string, AnyMachineSnapshot>();
   let count = 0;
   for (const { id, state, context } of entries) {
+    if (state === null) {
+      into.delete(id);
+      continue;
+    }
     const { kind } = splitActorId(id);
     if (typeof state !== "string") throw new Error(`${id} has no state name`);
     const snapshot = snapshotIn(kind.machine, state, kind.restore(context));
     if (snapshot.status !== "active") throw new Error(`${id} is in a final state`);
-    actors.set(id, snapshot);
+    into.set(id, snapshot);
     if (++count % SLICE === 0) await yieldToEventLoop();
   }
-  return actors;
+  return into;
+}
+
+/** A snapshot file that cannot be used, with why (its own damage or that of one it builds on). */
+export class SnapshotUnusableError extends Error {
+  override name = "SnapshotUnusableError";
+}
+
+/**
+ * Every live actor as `target` stands for them: its chain of deltas followed back to a full
+ * snapshot, read whole and laid over each other oldest first.
+ */
+export async function materialize(
+  target: SnapshotFile,
+  files: readonly SnapshotFile[],
+): Promise<{ actors: Map<string, AnyMachineSnapshot>; fullSeq: number }> {
+  const bySeq = new Map(files.map((file) => [file.seq, file]));
+  const chain: { header: SnapshotHeader; entries: SnapshotEntry[] }[] = [];
+  for (let file: SnapshotFile | undefined = target; file;) {
+    const read = await readSnapshot(file.path).catch((error) => {
+      if (error instanceof SnapshotDamagedError && file !== target) {
+        throw new SnapshotUnusableError(`it builds on ${error.message}`);
+      }
+      throw error;
+    });
+    if (read.header.seq !== file.seq) {
+      throw new SnapshotUnusableError(`${file.path} says sequence ${read.header.seq} inside`);
+    }
+    chain.push(read);
+    if (read.header.base === 0) break;
+    file = bySeq.get(read.header.base);
+    if (!file) {
+      throw new SnapshotUnusableError(
+        `it builds on the snapshot at sequence ${read.header.base}, which is not there`,
+      );
+    }
+  }
+  const actors = new Map<string, AnyMachineSnapshot>();
+  for (const { header, entries } of chain.toReversed()) {
+    await restoreSnapshot(header, entries, actors);
+  }
+  return { actors, fullSeq: chain.at(-1)!.header.seq };
 }
 
 /** Where the log on disk stands, as the store found it at open. */
@@ -90,9 +157,9 @@ export type LogExtent = {
 
 /**
  * The newest snapshot a start can stand on: at most the end of the log, no gap between it and
- * the first record kept, and whole (checksums, count, end line, machine versions). A damaged one
- * is passed over with a warning for the one before it; with none, the beginning of the log if
- * the log still starts there.
+ * the first record kept, and whole with every snapshot it builds on (checksums, count, end line,
+ * machine versions). A damaged one is passed over with a warning for the one before it; with
+ * none, the beginning of the log if the log still starts there.
  */
 export async function loadReplayBase(
   dir: string,
@@ -103,7 +170,8 @@ export async function loadReplayBase(
 ): Promise<ReplayBase> {
   const snapshots = await listSnapshots(dir);
   let passedOver = false;
-  for (const { path, seq } of snapshots.toReversed()) {
+  for (const snapshot of snapshots.toReversed()) {
+    const { path, seq } = snapshot;
     if (at !== undefined && seq > at) continue;
     if (seq > log.lastSeq) {
       warn(`Snapshot ${path} is past the end of the log (sequence ${log.lastSeq}); not used`);
@@ -112,9 +180,8 @@ export async function loadReplayBase(
     }
     if (seq + 1 < log.firstSeq) break; // older ones leave a gap too
     try {
-      const { header, entries } = await readSnapshot(path);
-      if (header.seq !== seq) throw new Error(`its header says sequence ${header.seq}`);
-      return { seq, actors: await restoreSnapshot(header, entries), file: path };
+      const { actors, fullSeq } = await materialize(snapshot, snapshots);
+      return { seq, actors, file: path, fullSeq };
     } catch (error) {
       const why = error instanceof SnapshotDamagedError
         ? error.message
@@ -137,7 +204,7 @@ export async function loadReplayBase(
     );
   }
   if (passedOver) warn("Replaying the whole log instead");
-  return { seq: 0, actors: new Map(), file: null };
+  return { seq: 0, actors: new Map(), file: null, fullSeq: 0 };
 }
 
 /**
@@ -150,16 +217,14 @@ export async function historyStart(
   actorId: string,
 ): Promise<{ seq: number; snapshot: AnyMachineSnapshot | null } | null> {
   if (firstSeq <= 1) return null;
-  for (const { path, seq } of await listSnapshots(dir)) {
-    if (seq + 1 < firstSeq) continue;
-    const { header, entries } = await readSnapshot(path);
-    const entry = entries.find((candidate) => candidate.id === actorId);
-    if (!entry) return { seq, snapshot: null };
-    const restored = await restoreSnapshot(header, [entry]);
-    return { seq, snapshot: restored.get(actorId) ?? null };
+  const snapshots = await listSnapshots(dir);
+  const oldest = snapshots.find((snapshot) => snapshot.seq + 1 >= firstSeq);
+  if (!oldest) {
+    throw new HistoryCompactedError(
+      `Cannot show the history of ${actorId}: the log before sequence ${firstSeq} was compacted ` +
+        `and no snapshot covers it`,
+    );
   }
-  throw new HistoryCompactedError(
-    `Cannot show the history of ${actorId}: the log before sequence ${firstSeq} was compacted ` +
-      `and no snapshot covers it`,
-  );
+  const { actors } = await materialize(oldest, snapshots);
+  return { seq: oldest.seq, snapshot: actors.get(actorId) ?? null };
 }

@@ -1,7 +1,8 @@
-// Compaction: removes the snapshots beyond the newest `keep`, and the log segments that those
-// kept snapshots make unneeded (every record in them is at or before the oldest kept one). The
-// history of the kept snapshots stays, for time travel and for falling back to an older snapshot
-// when the newest is damaged. Knows nothing of the engine.
+// Compaction: keeps the newest `keep` full snapshots and every delta after the oldest of them (a
+// delta needs the snapshots it builds on), removes older snapshots, and the log segments that the
+// oldest kept full snapshot makes unneeded (every record in them is at or before it). The history
+// since then stays, for time travel and for falling back to an older snapshot when the newest is
+// damaged. Knows nothing of the engine.
 import { join } from "node:path";
 import { listSegments } from "./reader.ts";
 import { isTemporarySnapshot, listSnapshots } from "./snapshot_file.ts";
@@ -17,12 +18,13 @@ export async function pruneLog(dir: string, options: { keep: number }): Promise<
     if (entry.isFile && isTemporarySnapshot(entry.name)) await Deno.remove(join(dir, entry.name));
   }
   const snapshots = await listSnapshots(dir);
-  const old = snapshots.slice(0, Math.max(0, snapshots.length - keep));
-  for (const snapshot of old) {
+  const fulls = snapshots.filter((snapshot) => !snapshot.delta);
+  const oldestKept = fulls.at(-Math.min(keep, fulls.length));
+  for (const snapshot of snapshots) {
+    if (!oldestKept || snapshot.seq >= oldestKept.seq) break;
     await Deno.remove(snapshot.path);
     pruned.snapshots.push(snapshot.path);
   }
-  const oldestKept = snapshots[old.length];
   if (oldestKept) {
     const segments = await listSegments(dir);
     // The last segment is never removed: it is where the log goes on.

@@ -2,25 +2,29 @@
 // newest snapshot and only the log after it. Knows nothing of the engine: entries arrive as JSON.
 //
 // <seq, 20 digits>.snap beside the log segments, every line sealed with its own checksum:
-//   {"berth":"snapshot","format":1,"seq":S,"at":T,"versions":{"volume":1,…},"actors":N,"crc":…}
+//   {"berth":"snapshot","format":1,"seq":S,"base":0,"at":T,"versions":{…},"actors":N,"crc":…}
 //   {"id":"volume/db","state":"ready","context":{…},"crc":…}        N lines, one per actor
 //   {"end":S,"actors":N,"crc":…}
+// A delta, <seq>.delta, holds only the actors that changed since the snapshot at sequence `base`
+// (a full one or another delta); an actor gone since then has `"state":null`.
 // Written to a temporary file, fsynced, renamed into place, directory fsynced: a snapshot is
 // whole or absent. The count and the end line find a file cut short by the disk.
 import { join } from "node:path";
 import { openLine, sealLine } from "./_sealed_line.ts";
 
 export const SNAPSHOT_FORMAT = 1;
-export const SNAPSHOT_REGEXP = /^(\d{20})\.snap$/;
+export const SNAPSHOT_REGEXP = /^(\d{20})\.(snap|delta)$/;
 const TEMPORARY_SUFFIX = ".tmp";
 
-export function snapshotName(seq: number): string {
-  return `${String(seq).padStart(20, "0")}.snap`;
+export function snapshotName(seq: number, delta = false): string {
+  return `${String(seq).padStart(20, "0")}.${delta ? "delta" : "snap"}`;
 }
 
 /** What a snapshot says of itself: the record it covers up to, and its machines' versions. */
 export type SnapshotHeader = {
   seq: number;
+  /** 0 for a full snapshot; for a delta, the sequence number of the snapshot it changes. */
+  base: number;
   /** Milliseconds since the epoch, when it was taken. */
   at: number;
   /** Each kind's machine version when it was taken: another version cannot read its contexts. */
@@ -28,10 +32,13 @@ export type SnapshotHeader = {
   actors: number;
 };
 
-/** One actor as a snapshot keeps it: its state value and its context in JSON form. */
+/**
+ * One actor as a snapshot keeps it: its state value and its context in JSON form; in a delta, a
+ * null state says the actor is gone.
+ */
 export type SnapshotEntry = { id: string; state: unknown; context: unknown };
 
-export type SnapshotFile = { path: string; seq: number };
+export type SnapshotFile = { path: string; seq: number; delta: boolean };
 
 /** A snapshot that cannot be trusted: names the file and the byte offset. */
 export class SnapshotDamagedError extends Error {
@@ -47,7 +54,13 @@ export async function listSnapshots(dir: string): Promise<SnapshotFile[]> {
   try {
     for await (const entry of Deno.readDir(dir)) {
       const match = SNAPSHOT_REGEXP.exec(entry.name);
-      if (entry.isFile && match) found.push({ path: join(dir, entry.name), seq: Number(match[1]) });
+      if (entry.isFile && match) {
+        found.push({
+          path: join(dir, entry.name),
+          seq: Number(match[1]),
+          delta: match[2] === "delta",
+        });
+      }
     }
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return [];
@@ -70,7 +83,7 @@ export async function writeSnapshot(
   count: number,
   entries: Iterable<SnapshotEntry>,
 ): Promise<{ path: string; bytes: number }> {
-  const path = join(dir, snapshotName(header.seq));
+  const path = join(dir, snapshotName(header.seq, header.base > 0));
   const temporary = path + TEMPORARY_SUFFIX;
   const file = await Deno.open(temporary, {
     create: true,
@@ -94,12 +107,17 @@ export async function writeSnapshot(
       chunk = [];
       chunkBytes = 0;
     };
-    const { seq, at, versions } = header;
-    await add(
-      sealLine(
-        jsonBody({ berth: "snapshot", format: SNAPSHOT_FORMAT, seq, at, versions, actors: count }),
-      ),
-    );
+    const { seq, base, at, versions } = header;
+    const head = {
+      berth: "snapshot",
+      format: SNAPSHOT_FORMAT,
+      seq,
+      base,
+      at,
+      versions,
+      actors: count,
+    };
+    await add(sealLine(jsonBody(head)));
     let written = 0;
     for (const entry of entries) {
       await add(sealLine(jsonBody({ id: entry.id, state: entry.state, context: entry.context })));
@@ -150,6 +168,9 @@ export async function readSnapshot(
     if (typeof value.id !== "string" || !("state" in value) || !("context" in value)) {
       throw damaged(offset, `line ${i + 2} is not an actor`);
     }
+    if (value.state === null && header.base === 0) {
+      throw damaged(offset, `line ${i + 2} removes an actor in a full snapshot`);
+    }
     entries.push({ id: value.id, state: value.state, context: value.context });
     offset = next;
   }
@@ -166,12 +187,15 @@ function headerOf(value: Record<string, unknown>): SnapshotHeader | string {
   if (value.format !== SNAPSHOT_FORMAT) {
     return `snapshot format ${String(value.format)}; this Berth reads format ${SNAPSHOT_FORMAT}`;
   }
-  const { seq, at, versions, actors } = value;
-  if (!isWhole(seq) || !isWhole(at) || !isWhole(actors)) return "header has a bad shape";
+  const { seq, base, at, versions, actors } = value;
+  if (!isWhole(seq) || !isWhole(base) || !isWhole(at) || !isWhole(actors)) {
+    return "header has a bad shape";
+  }
+  if (base > 0 && base >= seq) return `a delta's base (${base}) must come before it (${seq})`;
   if (typeof versions !== "object" || versions === null || Array.isArray(versions)) {
     return "header has no machine versions";
   }
-  return { seq, at, actors, versions: versions as Record<string, number> };
+  return { seq, base, at, actors, versions: versions as Record<string, number> };
 }
 
 function isWhole(value: unknown): value is number {
@@ -196,5 +220,5 @@ function concat(parts: Uint8Array[], length: number): Uint8Array {
 
 /** True for a snapshot being written when a crash came: never renamed, never trusted. */
 export function isTemporarySnapshot(name: string): boolean {
-  return name.endsWith(`.snap${TEMPORARY_SUFFIX}`);
+  return name.endsWith(`.snap${TEMPORARY_SUFFIX}`) || name.endsWith(`.delta${TEMPORARY_SUFFIX}`);
 }

@@ -165,7 +165,7 @@ Deno.test("loadReplayBase leaves out a snapshot past the end of the log or of an
   }));
   await writeSnapshot(
     dir.path,
-    { seq: log.length, at: 1, versions: { volume: 99, pool: 1, network: 1, endpoint: 1 } },
+    { seq: log.length, base: 0, at: 1, versions: { volume: 99, pool: 1, network: 1, endpoint: 1 } },
     entries.length,
     entries,
   );
@@ -178,4 +178,36 @@ Deno.test("loadReplayBase leaves out a snapshot past the end of the log or of an
   assert.equal(base.seq, 5);
   assert.match(warnings[0]!, new RegExp(`${snapshotName(log.length + 10)} is past the end`));
   assert.match(warnings[1]!, /version 99 of the volume machine; this Berth runs 1/);
+});
+
+Deno.test("a delta whose base is damaged or gone is passed over like a damaged snapshot", async () => {
+  await using dir = await tempDir();
+  const log = records();
+  const early = new Map<string, AnyMachineSnapshot>();
+  for (const record of log.slice(0, 10)) applyRecord(early, record, () => {});
+  const full = await saveSnapshot(dir.path, 10, [...early], 1);
+  const all = replay(log);
+  const changed = [...all].filter(([id]) => id !== "volume/a"); // a changed before 10 only
+  await saveSnapshot(dir.path, log.length, changed, 2, { base: 10, removed: [] });
+  const extent = { firstSeq: 1, lastSeq: log.length };
+  // Whole: the delta laid over the full one is what the log replays to.
+  const whole = await loadReplayBase(dir.path, extent, () => assert.fail("no warning"));
+  assert.equal(whole.seq, log.length);
+  assert.equal(whole.fullSeq, 10);
+  assert.deepEqual(plain(whole.actors), plain(all));
+  // The full one damaged: neither can be used; the whole log is replayed instead.
+  const bytes = await Deno.readFile(full.path);
+  bytes[50]! ^= 0x01;
+  await Deno.writeFile(full.path, bytes);
+  const warnings: string[] = [];
+  const base = await loadReplayBase(dir.path, extent, (line) => warnings.push(line));
+  assert.equal(base.seq, 0);
+  assert.match(warnings[0]!, /\.delta cannot be used: it builds on Snapshot .*\.snap is damaged/);
+  assert.match(warnings[1]!, /\.snap is damaged at byte \d+/);
+  assert.match(warnings[2]!, /Replaying the whole log instead/);
+  // The full one gone: the delta says what it misses.
+  await Deno.remove(full.path);
+  const missing: string[] = [];
+  await loadReplayBase(dir.path, extent, (line) => missing.push(line));
+  assert.match(missing[0]!, /builds on the snapshot at sequence 10, which is not there/);
 });

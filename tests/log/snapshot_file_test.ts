@@ -30,7 +30,7 @@ Deno.test("a snapshot is read back as written, through a temporary file that doe
   const written = entries(3000); // more than one write chunk
   const { path, bytes } = await writeSnapshot(
     dir.path,
-    { seq: 42, at: 1_700_000_000_000, versions: VERSIONS },
+    { seq: 42, base: 0, at: 1_700_000_000_000, versions: VERSIONS },
     written.length,
     written,
   );
@@ -41,19 +41,20 @@ Deno.test("a snapshot is read back as written, through a temporary file that doe
   const read = await readSnapshot(path);
   assert.deepEqual(read.header, {
     seq: 42,
+    base: 0,
     at: 1_700_000_000_000,
     actors: 3000,
     versions: VERSIONS,
   });
   assert.deepEqual(read.entries, written);
-  assert.deepEqual(await listSnapshots(dir.path), [{ path, seq: 42 }]);
+  assert.deepEqual(await listSnapshots(dir.path), [{ path, seq: 42, delta: false }]);
 });
 
 Deno.test("a flipped byte, a file cut short and bytes after the end are each named with their offset", async () => {
   await using dir = await tempDir();
   const { path } = await writeSnapshot(
     dir.path,
-    { seq: 7, at: 1, versions: VERSIONS },
+    { seq: 7, base: 0, at: 1, versions: VERSIONS },
     3,
     entries(3),
   );
@@ -82,7 +83,7 @@ Deno.test("a flipped byte, a file cut short and bytes after the end are each nam
 Deno.test("a snapshot given fewer actors than it announced is not left behind", async () => {
   await using dir = await tempDir();
   await assert.rejects(
-    () => writeSnapshot(dir.path, { seq: 9, at: 1, versions: VERSIONS }, 5, entries(4)),
+    () => writeSnapshot(dir.path, { seq: 9, base: 0, at: 1, versions: VERSIONS }, 5, entries(4)),
     /expected 5 actors, was given 4/,
   );
   assert.deepEqual([...Deno.readDirSync(dir.path)], []);
@@ -95,7 +96,7 @@ Deno.test("pruneLog keeps the newest K snapshots and every segment after the old
     await Deno.writeTextFile(join(dir.path, segmentName(first)), "");
   }
   for (const seq of [9, 20, 25, 35]) {
-    await writeSnapshot(dir.path, { seq, at: 1, versions: VERSIONS }, 1, entries(1));
+    await writeSnapshot(dir.path, { seq, base: 0, at: 1, versions: VERSIONS }, 1, entries(1));
   }
   await Deno.writeTextFile(join(dir.path, `${snapshotName(36)}.tmp`), "half");
   const pruned = await pruneLog(dir.path, { keep: 2 });
@@ -112,9 +113,52 @@ Deno.test("pruneLog keeps the newest K snapshots and every segment after the old
     ].sort(),
   );
   // The last segment stays even when a snapshot covers all of it.
-  await writeSnapshot(dir.path, { seq: 40, at: 1, versions: VERSIONS }, 1, entries(1));
+  await writeSnapshot(dir.path, { seq: 40, base: 0, at: 1, versions: VERSIONS }, 1, entries(1));
   const again = await pruneLog(dir.path, { keep: 1 });
   assert.deepEqual(again.segments, [join(dir.path, segmentName(21))]);
   assert.deepEqual((await listSnapshots(dir.path)).map((snapshot) => snapshot.seq), [40]);
   assert.ok(Deno.statSync(join(dir.path, segmentName(31))).isFile);
+});
+
+Deno.test("a delta may say an actor is gone; a full snapshot may not", async () => {
+  await using dir = await tempDir();
+  const gone = [{ id: "volume/v0", state: null, context: null }];
+  const delta = await writeSnapshot(
+    dir.path,
+    { seq: 12, base: 7, at: 1, versions: VERSIONS },
+    1,
+    gone,
+  );
+  assert.equal(delta.path, join(dir.path, snapshotName(12, true)));
+  assert.deepEqual((await readSnapshot(delta.path)).entries, gone);
+  assert.deepEqual(await listSnapshots(dir.path), [{ path: delta.path, seq: 12, delta: true }]);
+  const full = await writeSnapshot(
+    dir.path,
+    { seq: 13, base: 0, at: 1, versions: VERSIONS },
+    1,
+    gone,
+  );
+  await assert.rejects(() => readSnapshot(full.path), /removes an actor in a full snapshot/);
+});
+
+Deno.test("pruneLog counts full snapshots and keeps the deltas that build on the kept ones", async () => {
+  await using dir = await tempDir();
+  for (const first of [1, 11, 21, 31]) {
+    await Deno.writeTextFile(join(dir.path, segmentName(first)), "");
+  }
+  // full 5, delta 8 (on 5), full 15, delta 22 (on 15), delta 33 (on 22)
+  const write = (seq: number, base: number) =>
+    writeSnapshot(dir.path, { seq, base, at: 1, versions: VERSIONS }, 1, entries(1));
+  await write(5, 0);
+  await write(8, 5);
+  await write(15, 0);
+  await write(22, 15);
+  await write(33, 22);
+  const pruned = await pruneLog(dir.path, { keep: 1 });
+  assert.deepEqual(pruned.snapshots, [
+    join(dir.path, snapshotName(5)),
+    join(dir.path, snapshotName(8, true)),
+  ]);
+  assert.deepEqual(pruned.segments, [join(dir.path, segmentName(1))], "11–20 holds 16–20");
+  assert.deepEqual((await listSnapshots(dir.path)).map((file) => file.seq), [15, 22, 33]);
 });
