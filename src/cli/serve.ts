@@ -49,16 +49,19 @@ Options:
   --reconcile MODE   at start, what to do with links named bth* that no   [env BERTH_RECONCILE]
                      network or endpoint owns: report (default) or repair (delete them).
                      Links without Berth's prefix are never touched.
-  --snapshot-every N take a snapshot of every actor after N events    [env BERTH_SNAPSHOT_EVERY]
+  --snapshot-every N take a snapshot after N events             [env BERTH_SNAPSHOT_EVERY]
                      (default: ${DEFAULT_CHECKPOINT_POLICY.everyEvents}), or sooner once the log grew by
   --snapshot-mib M   M MiB (default: ${
   DEFAULT_CHECKPOINT_POLICY.everyBytes / MIB
-}), and at every clean stop   [env BERTH_SNAPSHOT_MIB]
-                     A start reads the newest good snapshot and only the log after it.
-  --keep-snapshots K keep the newest K snapshots and the log since the  [env BERTH_KEEP_SNAPSHOTS]
-                     oldest of them (default: ${DEFAULT_CHECKPOINT_POLICY.keep}); older segments are deleted.
-                     Time travel reaches back to the oldest kept snapshot; a damaged one
-                     falls back to the one before it. \`berth compact\` does it on demand.
+}), and at every clean stop       [env BERTH_SNAPSHOT_MIB]
+                     A delta of the actors that changed, or a full snapshot once as many
+                     events as there are live actors came since the last full one. A start
+                     reads the newest good snapshot and only the log after it.
+  --keep-snapshots K keep the newest K full snapshots, the deltas after  [env BERTH_KEEP_SNAPSHOTS]
+                     the oldest of them and the log since (default: ${DEFAULT_CHECKPOINT_POLICY.keep}); older
+                     segments and snapshots are deleted. Time travel reaches back to the oldest
+                     kept snapshot; a damaged one falls back to the one before it.
+                     \`berth compact\` does it on demand.
   -h, --help         show this help
 
 Stops cleanly on SIGINT or SIGTERM: calls in flight finish, the log is synced, the sockets removed.

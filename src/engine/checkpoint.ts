@@ -20,7 +20,7 @@ export type CheckpointPolicy = {
 };
 
 export const DEFAULT_CHECKPOINT_POLICY: CheckpointPolicy = {
-  everyEvents: 20_000,
+  everyEvents: 10_000,
   everyBytes: 64 * 1024 * 1024,
   keep: 3,
 };

@@ -7,7 +7,6 @@ const ENCODER = new TextEncoder();
 const DECODER = new TextDecoder("utf-8", { fatal: true });
 /** `,"crc":"xxxxxxxx"}` — fixed length, so the checked bytes are found without parsing. */
 const CRC_SUFFIX_LENGTH = 18;
-const CRC_SUFFIX_REGEXP = /^,"crc":"([0-9a-f]{8})"\}$/;
 const CLOSE_BRACE = ENCODER.encode("}");
 const NEWLINE = 0x0a;
 
@@ -40,23 +39,43 @@ export function openLine(bytes: Uint8Array, offset: number): OpenedLine {
   const fail = (reason: string): OpenedLine => ({ ok: false, reason, torn: false });
   if (end - offset <= CRC_SUFFIX_LENGTH) return fail("record too short");
   const bodyEnd = end - CRC_SUFFIX_LENGTH;
-  let suffix: string;
-  try {
-    suffix = DECODER.decode(bytes.subarray(bodyEnd, end));
-  } catch {
-    return fail("checksum field is not text");
-  }
-  const match = CRC_SUFFIX_REGEXP.exec(suffix);
-  if (!match) return fail("record has no checksum field");
+  // The checksum field read from the bytes themselves: no text decoded, no pattern run.
+  const expected = sealedChecksum(bytes, bodyEnd);
+  if (expected === null) return fail("record has no checksum field");
   const actual = crc32(CLOSE_BRACE, crc32(bytes.subarray(offset, bodyEnd)));
-  if (actual !== parseInt(match[1]!, 16)) return fail("checksum mismatch");
+  if (actual !== expected) return fail("checksum mismatch");
   try {
+    // The whole line is JSON as it stands; its `crc` field comes along and is left unread.
     return {
       ok: true,
-      value: JSON.parse(DECODER.decode(bytes.subarray(offset, bodyEnd)) + "}"),
+      value: JSON.parse(DECODER.decode(bytes.subarray(offset, end))),
       next: end + 1,
     };
   } catch {
     return fail("record is not JSON");
   }
+}
+
+const SUFFIX_HEAD = ENCODER.encode(',"crc":"');
+const QUOTE = 0x22;
+const CLOSE = 0x7d;
+
+/** The value of the `,"crc":"xxxxxxxx"}` field that starts at `at`, or null if it is not one. */
+function sealedChecksum(bytes: Uint8Array, at: number): number | null {
+  for (let i = 0; i < SUFFIX_HEAD.length; i++) if (bytes[at + i] !== SUFFIX_HEAD[i]) return null;
+  let value = 0;
+  for (let i = at + SUFFIX_HEAD.length; i < at + SUFFIX_HEAD.length + 8; i++) {
+    const digit = hexDigit(bytes[i]!);
+    if (digit === -1) return null;
+    value = value * 16 + digit;
+  }
+  const tail = at + SUFFIX_HEAD.length + 8;
+  return bytes[tail] === QUOTE && bytes[tail + 1] === CLOSE ? value : null;
+}
+
+/** 0–15 for a lower-case hex digit's byte, else -1 (the writer writes lower case only). */
+function hexDigit(byte: number): number {
+  if (byte >= 0x30 && byte <= 0x39) return byte - 0x30;
+  if (byte >= 0x61 && byte <= 0x66) return byte - 0x61 + 10;
+  return -1;
 }
