@@ -10,7 +10,15 @@ import { saveSnapshot } from "../src/engine/snapshots.ts";
 import { readLog } from "../src/log/reader.ts";
 import { listSnapshots } from "../src/log/snapshot_file.ts";
 import { writeBigLog } from "../tests/helpers/big_log.ts";
-import { type Context, progress } from "./_context.ts";
+import {
+  closeAll,
+  connectAll,
+  type Context,
+  failOnErrors,
+  MAX_CLIENTS,
+  progress,
+} from "./_context.ts";
+import { cycleUnit, runPhase } from "./_workloads.ts";
 import { adminPortOf } from "./_inspector.ts";
 import { spawnServer } from "./_process.ts";
 import { settle } from "./_start_time.ts";
@@ -30,7 +38,15 @@ export type CurveRow = {
   readyMs: number[];
   peakMiB: number;
 };
-export type MemoryRow = { volumes: number; rssMiB: number; heapMiB: number };
+export type MemoryRow = {
+  volumes: number;
+  rssMiB: number;
+  heapMiB: number;
+  /** After a burst of create/mount/unmount/remove cycles at 64 clients, then 5 s and 15 s idle. */
+  afterBurst: { rssMiB: number; heapMiB: number }[] | null;
+};
+
+const BURST_SECONDS = 5;
 
 function memoryOf(pid: number, field: "VmHWM" | "VmRSS"): number {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
@@ -133,7 +149,9 @@ export async function runStartCurve(
 ): Promise<{ curve: CurveRow[]; memory: MemoryRow[] }> {
   const curve: CurveRow[] = [];
   const idle = new Map<number, string>();
-  for (const [events, volumes] of POINTS) {
+  // BERTH_BENCH_START=memory: only the memory part, on state dirs written for it.
+  const only = Deno.env.get("BERTH_BENCH_START")?.split(",");
+  for (const [events, volumes] of only && !only.includes("curve") ? [] : POINTS) {
     const stateDir = join(ctx.dir, `state-curve-${events}-${volumes}`);
     const logDir = join(stateDir, "log");
     const last = await writeBigLog(stateDir, events, volumes);
@@ -160,6 +178,12 @@ export async function runStartCurve(
   }
   const memory: MemoryRow[] = [];
   idle.set(0, join(ctx.dir, "state-curve-empty"));
+  for (const volumes of [10_000, 100_000]) {
+    if (idle.has(volumes)) continue;
+    const stateDir = join(ctx.dir, `state-idle-${volumes}`);
+    await writeBigLog(stateDir, 2 * volumes, volumes);
+    idle.set(volumes, stateDir);
+  }
   for (const volumes of [0, 10_000, 100_000]) {
     const stateDir = idle.get(volumes);
     if (!stateDir) continue;
@@ -168,14 +192,41 @@ export async function runStartCurve(
     await settle(berth);
     await new Promise((resolve) => setTimeout(resolve, 2000));
     const port = adminPortOf(berth.stderr());
-    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    const heap = Number(/^berth_heap_used_bytes (\S+)$/m.exec(text)?.[1] ?? "0") / 2 ** 20;
-    memory.push({ volumes, rssMiB: memoryOf(berth.pid, "VmRSS"), heapMiB: heap });
+    const heapNow = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      return Number(/^berth_heap_used_bytes (\S+)$/m.exec(text)?.[1] ?? "0") / 2 ** 20;
+    };
+    const heap = await heapNow();
+    const row: MemoryRow = {
+      volumes,
+      rssMiB: memoryOf(berth.pid, "VmRSS"),
+      heapMiB: heap,
+      afterBurst: null,
+    };
+    memory.push(row);
     progress(
-      `idle, ${volumes} volumes: RSS ${memory.at(-1)!.rssMiB.toFixed(0)} MiB, heap ${
-        heap.toFixed(1)
-      } MiB`,
+      `idle, ${volumes} volumes: RSS ${row.rssMiB.toFixed(0)} MiB, heap ${heap.toFixed(1)} MiB`,
     );
+    if (volumes === 10_000) {
+      // A load burst, then idle again: does the memory come back down?
+      const clients = await connectAll(ctx, berth.socket, MAX_CLIENTS);
+      failOnErrors(
+        await runPhase(
+          "burst",
+          clients,
+          MAX_CLIENTS,
+          { seconds: BURST_SECONDS },
+          cycleUnit("burst"),
+        ),
+      );
+      closeAll(clients);
+      row.afterBurst = [];
+      for (const wait of [5000, 10_000]) {
+        await new Promise((resolve) => setTimeout(resolve, wait));
+        row.afterBurst.push({ rssMiB: memoryOf(berth.pid, "VmRSS"), heapMiB: await heapNow() });
+      }
+      progress(`after a burst: ${JSON.stringify(row.afterBurst)}`);
+    }
     await berth.stop();
   }
   return { curve, memory };
@@ -203,6 +254,18 @@ export function memoryTable(rows: MemoryRow[]): string {
     "| idle volumes | RSS, MiB | live heap after GC, MiB | heap per volume, bytes |",
     "| ---: | ---: | ---: | ---: |",
   ];
+  const bursts = rows.flatMap((row) =>
+    row.afterBurst
+      ? [
+        `After ${BURST_SECONDS} s of create/mount/unmount/remove cycles at ${MAX_CLIENTS} clients ` +
+        `on the ${row.volumes.toLocaleString("en")}-volume Berth: ` +
+        row.afterBurst.map((at, i) =>
+          `${i === 0 ? "5" : "15"} s later RSS ${at.rssMiB.toFixed(0)} MiB, heap ` +
+          `${at.heapMiB.toFixed(1)} MiB`
+        ).join("; ") + ".",
+      ]
+      : []
+  );
   for (const row of rows) {
     const per = base && row.volumes > 0
       ? (((row.heapMiB - base.heapMiB) * 2 ** 20) / row.volumes).toFixed(0)
@@ -213,5 +276,5 @@ export function memoryTable(rows: MemoryRow[]): string {
       } | ${per} |`,
     );
   }
-  return lines.join("\n");
+  return [lines.join("\n"), ...bursts].join("\n\n");
 }

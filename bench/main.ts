@@ -8,7 +8,8 @@
 // Env: BERTH_BENCH_SECONDS (per phase, default 3), BERTH_BENCH_DIR (default /var/tmp unless it is
 // tmpfs), BERTH_BENCH_DENO_FLAGS (extra `deno run` flags for the Berth child, e.g. --cpu-prof),
 // BERTH_BENCH_DOCKER_RUNS (timed runs per network, default 20), BERTH_BENCH_ONLY (a comma list of
-// phases to run: volume, scale, patterns, ipam, docker, inspector, start; default all).
+// phases to run: volume, scale, patterns, ipam, docker, inspector, start; default all),
+// BERTH_BENCH_START (curve, memory: the parts of the start phase; default both).
 import { goVersion } from "./_go_baseline.ts";
 import { machineFacts, measureFdatasync, pickBenchBase } from "./_machine.ts";
 import { killAll } from "./_process.ts";

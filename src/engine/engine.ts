@@ -17,7 +17,7 @@ import {
 import { createActorTable } from "./_actor_table.ts";
 import { inBatches } from "./_in_batches.ts";
 import { step as transition } from "./_transition.ts";
-import { initialSnapshot, replay, splitActorId } from "./replay.ts";
+import { initialSnapshot, lean, replay, splitActorId } from "./replay.ts";
 
 export type EngineOptions = {
   store: EventStore;
@@ -150,7 +150,8 @@ export function createEngine(options: EngineOptions): Engine {
     if (broken) throw unavailable(broken);
     const { kind } = actor;
     const { type, at, ...data } = event;
-    const [next, actions] = stepped;
+    const next = lean(kind.machine, stepped[0]);
+    const actions = stepped[1];
     const entry: Omit<LogRecord, "seq"> = { at, actor: actor.id, type, v: kind.version, data };
     const durable = store.append(entry).then((logged) => {
       // Appends resolve in log order, so observers hear events in the order they were logged.

@@ -1,8 +1,9 @@
 // Replay is a pure fold: for every kind, the log of an actor's events gives the snapshot that
 // stepping the machine live gave, and no effect runs (replay has no backend to call).
 import assert from "node:assert/strict";
-import { initialTransition, transition } from "xstate";
+import { type AnyMachineSnapshot, initialTransition, transition } from "xstate";
 import { KINDS } from "../../machines/mod.ts";
+import { volumeMachine } from "../../machines/volume_machine.ts";
 import { initialSnapshot, replay, replayInSlices } from "../../src/engine/replay.ts";
 import type { LogRecord } from "../../src/log/store.ts";
 
@@ -109,4 +110,41 @@ Deno.test("initialSnapshot gives what xstate's initialTransition gives, for ever
     );
     assert.notEqual(made.context, initialSnapshot(`${kindName}/other`).context);
   }
+});
+
+Deno.test("replayed actors in one state share its nodes and tags, and step as xstate's own do", () => {
+  const records = ["a", "b"].flatMap((name, i) => [
+    {
+      seq: 2 * i + 1,
+      at: 1,
+      actor: `volume/${name}`,
+      type: "volume.create",
+      v: 1,
+      data: { opts: {} },
+    },
+    {
+      seq: 2 * i + 2,
+      at: 1,
+      actor: `volume/${name}`,
+      type: "effect.succeeded",
+      v: 1,
+      data: { mountpoint: `/v/${name}` },
+    },
+  ]);
+  const actors = replay(records);
+  const [a, b] = [actors.get("volume/a")!, actors.get("volume/b")!];
+  const shared = (snapshot: AnyMachineSnapshot) =>
+    snapshot as unknown as { _nodes: unknown; tags: unknown };
+  assert.equal(shared(a)._nodes, shared(b)._nodes);
+  assert.equal(shared(a).tags, shared(b).tags);
+  // The lean snapshot steps exactly as one made by xstate's own transition().
+  const event = { type: "volume.mount" as const, mountId: "m", at: 2 };
+  const [own] = transition(volumeMachine, a, event);
+  const [fromXstate] = transition(
+    volumeMachine,
+    volumeMachine.resolveState({ value: "unmounted", context: a.context }),
+    event,
+  );
+  assert.equal(own.value, fromXstate.value);
+  assert.deepEqual(own.context, fromXstate.context);
 });
