@@ -2,22 +2,34 @@
 // the intent → effect → outcome cycle of DESIGN.md. Reaches the log and backends only through
 // the EventStore and Effects interfaces it is handed.
 import type { AnyMachineSnapshot } from "xstate";
-import { type Intent, INTENT_PHRASES } from "../../machines/intents.ts";
-import type { ActorId, KindName, MachineKind, SnapshotOfKind } from "../../machines/mod.ts";
+export { emittedIntents } from "./_actor.ts";
+import type { Intent } from "../../machines/intents.ts";
+import type { ActorId, KindName, SnapshotOfKind } from "../../machines/mod.ts";
 import type { EventStore, LogRecord } from "../log/store.ts";
 import type { Effects, EventFields } from "./effects.ts";
 import {
   EffectFailedError,
-  EngineError,
   IllegalStateError,
   InvalidRequestError,
   NotFoundError,
   UnavailableError,
 } from "./errors.ts";
+import {
+  type Actor,
+  capitalize,
+  checkEvent,
+  describe,
+  DONE,
+  emittedIntents,
+  explainFailure,
+  isLive,
+  isUnborn,
+  newActor,
+} from "./_actor.ts";
 import { createActorTable } from "./_actor_table.ts";
 import { inBatches } from "./_in_batches.ts";
 import { step as transition } from "./_transition.ts";
-import { initialSnapshot, lean, replay, splitActorId } from "./replay.ts";
+import { initialSnapshot, lean, replay } from "./replay.ts";
 
 export type EngineOptions = {
   store: EventStore;
@@ -72,19 +84,6 @@ export type Engine = {
   observe(observer: Observer): () => void;
 };
 
-type Actor = {
-  id: string;
-  /** The id taken apart once, when the actor is made: `volume/db` → kind volume, name db. */
-  kind: MachineKind;
-  kindName: KindName;
-  name: string;
-  snapshot: AnyMachineSnapshot;
-  /** The end of the mailbox: the command queued last settles this. */
-  tail: Promise<unknown>;
-  /** Durability of the actor's last recorded event; the snapshot is not told before it. */
-  durable: Promise<void>;
-};
-
 /** What one machine step gives: the next snapshot and the actions it would run. */
 type Stepped = ReturnType<typeof transition>;
 
@@ -94,7 +93,6 @@ type AnyDecision = EventFields | ((snapshot: AnyMachineSnapshot) => EventFields 
 /** What one command leaves: the new snapshot and when its last event is on disk. */
 type Outcome = { snapshot: AnyMachineSnapshot; durable: Promise<void> };
 
-const DONE = Promise.resolve();
 /** How many volumes reconcile checks at once. */
 const RECONCILE_AT_ONCE = 64;
 
@@ -362,33 +360,6 @@ export function createEngine(options: EngineOptions): Engine {
 }
 
 /**
- * The event as its kind's schema parses it (unknown fields dropped), or what is wrong with it:
- * nothing reaches the log that replay would refuse (DESIGN rule 6).
- */
-function checkEvent(
-  kind: MachineKind,
-  event: EventFields & { at: number },
-): (EventFields & { at: number }) | string {
-  const parsed = kind.event.safeParse(event);
-  if (parsed.success) return parsed.data;
-  return parsed.error.issues
-    .map((issue) => `${issue.path.length ? `${issue.path.join(".")}: ` : ""}${issue.message}`)
-    .join("; ");
-}
-
-/**
- * The intents among a transition's actions. xstate returns emits as `xstate.emit` entries and
- * runs none of them (its typings omit that entry; tests/engine/engine_test.ts pins it).
- */
-export function emittedIntents(actions: readonly { type: string }[]): Intent[] {
-  const intents: Intent[] = [];
-  for (const action of actions as readonly { type: string; params?: { event?: Intent } }[]) {
-    if (action.type === "xstate.emit" && action.params?.event) intents.push(action.params.event);
-  }
-  return intents;
-}
-
-/**
  * The store's records folded at once, for stores that hold them in memory (tests); a store that
  * streams its log (the file store) is replayed with replayInSlices and handed over as `actors`.
  */
@@ -399,34 +370,4 @@ function replaySync(store: EventStore, warn: (message: string) => void) {
     throw new Error("This store streams its log: replay it with replayInSlices and pass actors");
   }
   return replay(records, warn);
-}
-
-/** Neither unborn nor finished: what replay of the log would hold. */
-function isLive(actor: Actor): boolean {
-  return !isUnborn(actor) && actor.snapshot.status !== "done";
-}
-
-/** True while the actor is in its machine's initial state: no event of it was ever accepted. */
-function isUnborn(actor: Actor): boolean {
-  return String(actor.snapshot.value) === actor.kind.machine.config.initial;
-}
-
-function newActor(id: string, snapshot: AnyMachineSnapshot = initialSnapshot(id)): Actor {
-  const { kind, kindName, name } = splitActorId(id);
-  return { id, kind, kindName: kindName as KindName, name, snapshot, tail: DONE, durable: DONE };
-}
-
-function explainFailure(actor: Actor, intent: Intent, outcome: EventFields): string {
-  const shown = actor.kindName === "volume" ? actor.name : actor.name.slice(0, 12);
-  return `Cannot ${INTENT_PHRASES[intent.type]} "${shown}": ${String(outcome.reason)}`;
-}
-
-function capitalize(actorId: string): string {
-  const { kindName, name } = splitActorId(actorId);
-  return `${kindName[0]!.toUpperCase()}${kindName.slice(1)} "${name}"`;
-}
-
-function describe(error: unknown): string {
-  if (error instanceof EngineError) return error.message;
-  return error instanceof Error ? (error.stack ?? error.message) : String(error);
 }
