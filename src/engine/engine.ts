@@ -64,7 +64,10 @@ export type Engine = {
   ): Promise<SnapshotOfKind[K]>;
   /** The actor's snapshot once the commands queued before this read are done. */
   read<K extends KindName>(actorId: ActorId<K>): Promise<SnapshotOfKind[K]>;
-  /** Current snapshots of every live actor of one kind, commands in flight or not. */
+  /**
+   * Current snapshots of every live actor of one kind, commands in flight or not. Some may stand
+   * for events not yet on disk: to show them, wait for flush() first.
+   */
   list<K extends KindName>(kind: K): [ActorId<K>, SnapshotOfKind[K]][];
   /**
    * Every live actor right after record `seq`, the last one appended: what a snapshot file
@@ -73,6 +76,8 @@ export type Engine = {
    * store.flush().
    */
   capture(): { seq: number; actors: [string, AnyMachineSnapshot][]; changed: Set<string> };
+  /** Resolves once every event recorded so far is on disk (rejects if the log failed). */
+  flush(): Promise<void>;
   /** Settles actors a crash left in flight and records drift between log and host. */
   reconcile(): Promise<ReconcileReport>;
   /** Refuses new commands and waits for those in flight. */
@@ -344,6 +349,12 @@ export function createEngine(options: EngineOptions): Engine {
         if (actor.kindName !== "volume") await repair(actor, await check(actor));
       }
       return report.sort((a, b) => (a.actor < b.actor ? -1 : a.actor > b.actor ? 1 : 0));
+    },
+    flush() {
+      if (broken) return Promise.reject(unavailable(broken));
+      return store.flush().catch((error) => {
+        throw unavailable(error instanceof Error ? error : new Error(String(error)));
+      });
     },
     observe(observer) {
       observers.add(observer);

@@ -28,7 +28,8 @@ export type VolumeService = {
   path(name: string): Promise<string>;
   get(name: string): Promise<VolumeState>;
   /** Every volume Docker should see (created, not yet removed), by name. */
-  list(): VolumeState[];
+  /** Every volume Docker should see, by name, each as it stands on disk. */
+  list(): Promise<VolumeState[]>;
 };
 
 /** Volume states Docker should see: creation done, removal not done. */
@@ -70,10 +71,13 @@ export function createVolumeService(engine: Engine): VolumeService {
     async get(name) {
       return stateOf(await engine.read(volumeId(name)));
     },
-    list() {
+    async list() {
       const volumes = engine.list("volume")
         .filter(([, snapshot]) => VISIBLE.has(String(snapshot.value)))
         .map(([, snapshot]) => stateOf(snapshot));
+      // What is shown must be on disk: a volume whose create is still being written is not
+      // answered for before that write, as Get is not (read() waits the same way).
+      await engine.flush();
       return volumes.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     },
   };

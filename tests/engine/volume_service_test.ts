@@ -4,6 +4,7 @@ import { IllegalStateError, NotFoundError } from "../../src/engine/errors.ts";
 import { createVolumeEffects } from "../../src/engine/volume_effects.ts";
 import { createVolumeService } from "../../src/engine/volume_service.ts";
 import { createMemoryStore } from "../../src/log/memory_store.ts";
+import type { EventStore } from "../../src/log/store.ts";
 import { createRecordingBackend } from "../helpers/recording_backend.ts";
 
 function setup() {
@@ -33,7 +34,7 @@ Deno.test("volume service: create, mount, path, get, list, unmount, remove as Do
     mounts: 2,
     problem: null,
   });
-  assert.deepEqual(volumes.list().map((volume) => `${volume.name} ${volume.state}`), [
+  assert.deepEqual((await volumes.list()).map((volume) => `${volume.name} ${volume.state}`), [
     "db mounted",
     "web unmounted",
   ]);
@@ -42,5 +43,45 @@ Deno.test("volume service: create, mount, path, get, list, unmount, remove as Do
   await volumes.unmount("db", "c2");
   await volumes.remove("db");
   await assert.rejects(() => volumes.get("db"), NotFoundError);
-  assert.deepEqual(volumes.list().map((volume) => volume.name), ["web"]);
+  assert.deepEqual((await volumes.list()).map((volume) => volume.name), ["web"]);
+});
+
+Deno.test("volume service: List answers only once what it shows is on disk", async () => {
+  const store = createMemoryStore();
+  let disk = Promise.withResolvers<void>();
+  disk.resolve();
+  let pending: Promise<unknown> = Promise.resolve();
+  // A store whose writes wait for `disk`: the engine moves on at once, the disk does not.
+  const slow: EventStore = {
+    ...store,
+    get lastSeq() {
+      return store.lastSeq;
+    },
+    append(entry) {
+      const gate = disk.promise;
+      const written = store.append(entry).then(async (record) => (await gate, record));
+      pending = written;
+      return written;
+    },
+    flush: () => pending.then(() => {}),
+  };
+  const engine = createEngine({
+    store: slow,
+    effects: { volume: createVolumeEffects(createRecordingBackend().backend) },
+  });
+  const volumes = createVolumeService(engine);
+  await volumes.create("web", {});
+  disk = Promise.withResolvers<void>();
+  const mounted = volumes.mount("web", "c1");
+  while (store.all.length < 3) await new Promise((resolve) => setTimeout(resolve, 1));
+  // The engine's snapshot already says mounting; the disk does not know it yet.
+  let listed: string[] | null = null;
+  const listing = volumes.list().then((list) =>
+    listed = list.map((volume) => `${volume.name} ${volume.state}`)
+  );
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(listed, null, "no answer while the mount is not on disk");
+  disk.resolve();
+  await Promise.all([mounted, listing]);
+  assert.deepEqual(listed, ["web mounting"]);
 });

@@ -69,10 +69,10 @@ export function volumeRoutes(volumes: VolumeService): Routes {
       const { Name } = parse(NameRequest, body, "VolumeDriver.Get");
       return { Volume: describe(await volumes.get(Name)) };
     },
-    "/VolumeDriver.List"(body): JsonPieces {
+    async "/VolumeDriver.List"(body): Promise<JsonPieces> {
       parse(EmptyRequest, body, "VolumeDriver.List");
       // Every volume as it is now, then written out a slice at a time as the socket takes it.
-      return new JsonPieces(listPieces(volumes.list()));
+      return new JsonPieces(listPieces(await volumes.list()));
     },
     "/VolumeDriver.Capabilities"(body) {
       parse(EmptyRequest, body, "VolumeDriver.Capabilities");
