@@ -142,6 +142,7 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
       policy: options.checkpoints ?? DEFAULT_CHECKPOINT_POLICY,
       since: base.seq,
       sinceFull: base.fullSeq,
+      sinceDeltas: base.deltas,
       replayedTail: replayed.records > 0,
       logBytes: () => store.stats().bytes,
       warn,

@@ -19,6 +19,9 @@ export type CheckpointPolicy = {
   keep: number;
 };
 
+/** The most deltas laid on one full snapshot. */
+export const MAX_CHAIN = 32;
+
 export const DEFAULT_CHECKPOINT_POLICY: CheckpointPolicy = {
   everyEvents: 10_000,
   everyBytes: 64 * 1024 * 1024,
@@ -50,6 +53,8 @@ export function createCheckpointer(options: {
   /** The snapshot the start stood on: its sequence number (0 for none) and its chain's full one. */
   since: number;
   sinceFull: number;
+  /** How many deltas lie on that full snapshot already. */
+  sinceDeltas: number;
   /**
    * True when records were replayed after that snapshot: the engine did not see them change
    * their actors, so the next snapshot must be a full one.
@@ -66,6 +71,7 @@ export function createCheckpointer(options: {
   const clock = options.clock ?? Date.now;
   let coveredSeq = options.since;
   let fullSeq = options.sinceFull;
+  let deltas = options.sinceDeltas;
   // A delta is only right if every change since the snapshot before it was captured.
   let deltaSafe = coveredSeq > 0 && !options.replayedTail;
   let coveredBytes = options.logBytes();
@@ -78,7 +84,9 @@ export function createCheckpointer(options: {
     // A full snapshot costs in proportion to the live actors: one is taken only once as many
     // events as there are actors came since the last, so its share of each event stays the
     // same on a host with 100,000. In between, a delta of what changed.
-    const full = !deltaSafe || seq - fullSeq >= actors.length;
+    // A chain is read whole at every start: after MAX_CHAIN deltas (many clean stops with few
+    // events between them) the next one is full however few events came.
+    const full = !deltaSafe || seq - fullSeq >= actors.length || deltas >= MAX_CHAIN;
     // Until this one is on disk, what `changed` held is nowhere else: a failed write leaves the
     // next delta without it, so the next must be full.
     deltaSafe = false;
@@ -92,6 +100,7 @@ export function createCheckpointer(options: {
       });
     coveredSeq = seq;
     if (full) fullSeq = seq;
+    deltas = full ? 0 : deltas + 1;
     deltaSafe = true;
     coveredBytes = options.logBytes();
     const pruned = await pruneLog(dir, { keep: policy.keep });

@@ -25,6 +25,8 @@ export type ReplayBase = {
   file: string | null;
   /** The full snapshot its chain starts from (its own sequence number when it is full). */
   fullSeq: number;
+  /** How many deltas lie on that full snapshot in its chain (0 when it is full). */
+  deltas: number;
 };
 
 /** No snapshot covers the records a start needs, and the log no longer holds them. */
@@ -119,7 +121,7 @@ export class SnapshotUnusableError extends Error {
 export async function materialize(
   target: SnapshotFile,
   files: readonly SnapshotFile[],
-): Promise<{ actors: Map<string, AnyMachineSnapshot>; fullSeq: number }> {
+): Promise<{ actors: Map<string, AnyMachineSnapshot>; fullSeq: number; deltas: number }> {
   const bySeq = new Map(files.map((file) => [file.seq, file]));
   const chain: { header: SnapshotHeader; entries: SnapshotEntry[] }[] = [];
   for (let file: SnapshotFile | undefined = target; file;) {
@@ -145,7 +147,7 @@ export async function materialize(
   for (const { header, entries } of chain.toReversed()) {
     await restoreSnapshot(header, entries, actors);
   }
-  return { actors, fullSeq: chain.at(-1)!.header.seq };
+  return { actors, fullSeq: chain.at(-1)!.header.seq, deltas: chain.length - 1 };
 }
 
 /** Where the log on disk stands, as the store found it at open. */
@@ -180,8 +182,8 @@ export async function loadReplayBase(
     }
     if (seq + 1 < log.firstSeq) break; // older ones leave a gap too
     try {
-      const { actors, fullSeq } = await materialize(snapshot, snapshots);
-      return { seq, actors, file: path, fullSeq };
+      const { actors, fullSeq, deltas } = await materialize(snapshot, snapshots);
+      return { seq, actors, file: path, fullSeq, deltas };
     } catch (error) {
       const why = error instanceof SnapshotDamagedError
         ? error.message
@@ -204,7 +206,7 @@ export async function loadReplayBase(
     );
   }
   if (passedOver) warn("Replaying the whole log instead");
-  return { seq: 0, actors: new Map(), file: null, fullSeq: 0 };
+  return { seq: 0, actors: new Map(), file: null, fullSeq: 0, deltas: 0 };
 }
 
 /**
