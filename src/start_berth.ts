@@ -118,6 +118,8 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
     );
     metrics.start.replaySeconds = (performance.now() - replayStart) / 1e3;
     const replayed = { snapshotSeq: base.seq, records: store.lastSeq - base.seq };
+    metrics.start.snapshotSeq = replayed.snapshotSeq;
+    metrics.start.replayedRecords = replayed.records;
 
     const reconcileStart = performance.now();
     const backend = createLocalDirBackend(join(stateDir, "volumes"));
@@ -145,8 +147,19 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
       sinceDeltas: base.deltas,
       replayedTail: replayed.records > 0,
       logBytes: () => store.stats().bytes,
-      warn,
+      // The checkpointer warns only of a snapshot it could not write.
+      warn: (line) => {
+        metrics.snapshots.failures++;
+        warn(line);
+      },
+      onCheckpoint(done) {
+        metrics.snapshots.seconds.get(done.delta ? "delta" : "full")!.observe(done.seconds);
+        metrics.snapshots.lastSeq = done.seq;
+        metrics.snapshots.lastBytes = done.bytes;
+        metrics.snapshots.lastAt = Date.now();
+      },
     });
+    metrics.snapshots.lastSeq = base.seq;
     for (const { actor, events } of await engine.reconcile()) {
       warn(`reconciled ${actor} with the host: recorded ${events.join(", ")}`);
     }

@@ -23,6 +23,15 @@ async function fill(call: Call, volumes: number, mounts: number) {
   }
 }
 
+/** Waits until Berth printed its "serving" line (the socket accepts a moment before). */
+async function serving(berth: { stderr(): string }) {
+  const deadline = Date.now() + 10_000;
+  while (!/\[INFO\] berth: serving /.test(berth.stderr())) {
+    assert.ok(Date.now() < deadline, `no "serving" line:\n${berth.stderr()}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 /** `berth state` of a stopped (or killed) Berth's state dir: the text after the first line. */
 async function stateText(stateDir: string): Promise<string> {
   const { code, stdout, stderr } = await runBerth(["state", "--state-dir", stateDir]);
@@ -50,6 +59,7 @@ Deno.test("after SIGKILL Berth starts from its newest snapshot and replays only 
   assert.ok(newest.seq < 56, "the kill came after the newest snapshot");
   await using again = spawnBerth(args);
   await again.ready();
+  await serving(again);
   using client = pluginClient(socket);
   const list = await client.call("VolumeDriver.List", {});
   const volumes = (list.body as { Volumes: { Name: string; Status: { mounts: number } }[] })
@@ -100,6 +110,7 @@ Deno.test("a chain of delta snapshots brings back the state after SIGKILL, and v
   assert.equal(verified.code, 0, verified.stderr);
   await using again = spawnBerth(args);
   await again.ready();
+  await serving(again);
   const newest = (await listSnapshots(join(stateDir, "log"))).at(-1)!;
   assert.ok(newest.delta, "the start stood on a delta");
   assert.match(again.stderr(), new RegExp(`snapshot at ${newest.seq} \\+`));

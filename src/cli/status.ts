@@ -30,6 +30,11 @@ type Status = {
   logBytes: number;
   replaySeconds: number;
   reconcileSeconds: number;
+  startSnapshotSeq: number;
+  replayedRecords: number;
+  snapshotSeq: number;
+  snapshotAt: string | null;
+  snapshotFailures: number;
   actors: Record<string, Record<string, number>>;
 };
 
@@ -84,8 +89,14 @@ function describe(status: Status, where: string): string {
     `Berth is running on ${where}: pid ${status.pid}, up ${duration(status.uptimeSeconds)} ` +
     `(since ${status.startedAt})`,
     `log: ${status.lastSeq} events, ${bytes(status.logBytes)}`,
-    `start: replay ${status.replaySeconds.toFixed(3)} s, ` +
-    `reconcile ${status.reconcileSeconds.toFixed(3)} s`,
+    `start: replay ${status.replaySeconds.toFixed(3)} s (` +
+    (status.startSnapshotSeq > 0 ? `snapshot at ${status.startSnapshotSeq} + ` : "") +
+    `${status.replayedRecords} records), reconcile ${status.reconcileSeconds.toFixed(3)} s`,
+    (status.snapshotSeq === 0
+      ? "snapshots: none yet"
+      : `snapshots: newest at sequence ${status.snapshotSeq}` +
+        (status.snapshotAt ? ` (taken ${status.snapshotAt})` : " (read at start)")) +
+    (status.snapshotFailures > 0 ? `; ${status.snapshotFailures} could not be written` : ""),
     "actors:",
   ];
   for (const [kind, states] of Object.entries(status.actors)) {

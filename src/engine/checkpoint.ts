@@ -31,6 +31,8 @@ export const DEFAULT_CHECKPOINT_POLICY: CheckpointPolicy = {
 /** What one checkpoint did. */
 export type Checkpoint = {
   seq: number;
+  /** A delta (the actors changed since the snapshot before), or a full snapshot. */
+  delta: boolean;
   actors: number;
   bytes: number;
   file: string;
@@ -106,6 +108,7 @@ export function createCheckpointer(options: {
     const pruned = await pruneLog(dir, { keep: policy.keep });
     const done: Checkpoint = {
       seq,
+      delta: !full,
       actors: actors.length,
       bytes: written.bytes,
       file: written.path,

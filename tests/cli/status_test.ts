@@ -33,6 +33,8 @@ Deno.test("status tells uptime, log size and actors by state of a running Berth"
   assert.match(text.stdout, new RegExp(`Berth is running on ${admin}: pid ${berth.child.pid}, up`));
   assert.match(text.stdout, /log: 6 events, \d+(\.\d)? (B|KiB)/);
   assert.match(text.stdout, /volume\s+2\s+\(unmounted 1, mounted 1\)/);
+  assert.match(text.stdout, /^start: replay [\d.]+ s \(0 records\), reconcile [\d.]+ s$/m);
+  assert.match(text.stdout, /^snapshots: none yet$/m);
   const json = await runBerth(["status", "--admin", admin, "--json"]);
   assert.equal(json.code, 0);
   const answer = JSON.parse(json.stdout);
@@ -59,4 +61,46 @@ Deno.test("status says plainly when no Berth runs, exit 1", async () => {
   const port = await runBerth(["status", "--admin", "127.0.0.1:1"]);
   assert.equal(port.code, 1);
   assert.match(port.stderr, /No Berth is running: nothing answers on http:\/\/127\.0\.0\.1:1/);
+});
+
+Deno.test("status and /metrics tell which snapshot the start read and the newest one taken", async () => {
+  await using dir = await tempDir();
+  const socket = join(dir.path, "b.sock");
+  const admin = join(dir.path, "admin.sock");
+  const args = ["--socket", socket, "--state-dir", join(dir.path, "s"), "--snapshot-every", "4"];
+  {
+    await using first = spawnBerth(args);
+    await first.ready();
+    using client = pluginClient(socket);
+    for (const Name of ["aa", "bb", "cc"]) {
+      assert.equal((await client.call("VolumeDriver.Create", { Name })).status, 200);
+    }
+    first.kill("SIGTERM");
+    assert.equal((await first.exited()).code, 0); // the stop takes a snapshot at 6
+  }
+  await using berth = spawnBerth([...args, "--admin", admin]);
+  await berth.ready();
+  // The plugin socket accepts a moment before the admin endpoint stops saying "starting".
+  let before = await runBerth(["status", "--admin", admin]);
+  for (let tries = 0; before.code !== 0 && tries < 100; tries++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    before = await runBerth(["status", "--admin", admin]);
+  }
+  assert.match(before.stdout, /^start: replay [\d.]+ s \(snapshot at 6 \+ 0 records\)/m);
+  assert.match(before.stdout, /^snapshots: newest at sequence 6 \(read at start\)$/m);
+  using client = pluginClient(socket);
+  for (const Name of ["dd", "ee"]) {
+    assert.equal((await client.call("VolumeDriver.Create", { Name })).status, 200);
+  }
+  // 4 records since the snapshot: the next one is taken once the last is durable.
+  const deadline = Date.now() + 5000;
+  let json = JSON.parse((await runBerth(["status", "--admin", admin, "--json"])).stdout);
+  while (json.snapshotSeq !== 10 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    json = JSON.parse((await runBerth(["status", "--admin", admin, "--json"])).stdout);
+  }
+  assert.equal(json.snapshotSeq, 10);
+  assert.equal(json.startSnapshotSeq, 6);
+  assert.equal(json.snapshotFailures, 0);
+  assert.match(json.snapshotAt, /^\d{4}-\d\d-\d\dT/);
 });

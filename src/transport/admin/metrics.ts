@@ -73,7 +73,23 @@ export type Metrics = {
   readonly syncSeconds: Histogram;
   readonly batchRecords: Histogram;
   /** Seconds spent at start replaying the log and reconciling with the host. */
-  start: { replaySeconds: number; reconcileSeconds: number; readyAt: number | null };
+  start: {
+    replaySeconds: number;
+    reconcileSeconds: number;
+    readyAt: number | null;
+    /** The snapshot the start stood on (0: none) and how many records it replayed after it. */
+    snapshotSeq: number;
+    replayedRecords: number;
+  };
+  /** Snapshots taken while running. */
+  snapshots: {
+    /** Seconds each took, by kind (full or delta). */
+    readonly seconds: Map<"full" | "delta", Histogram>;
+    lastSeq: number;
+    lastBytes: number;
+    lastAt: number | null;
+    failures: number;
+  };
   readonly calls: ReadonlyMap<string, { counts: Map<CallOutcome, number>; seconds: Histogram }>;
 };
 
@@ -84,7 +100,23 @@ export function createMetrics(): Metrics {
     appendSeconds: createHistogram(SECONDS_BUCKETS),
     syncSeconds: createHistogram(SECONDS_BUCKETS),
     batchRecords: createHistogram(BATCH_BUCKETS),
-    start: { replaySeconds: 0, reconcileSeconds: 0, readyAt: null },
+    start: {
+      replaySeconds: 0,
+      reconcileSeconds: 0,
+      readyAt: null,
+      snapshotSeq: 0,
+      replayedRecords: 0,
+    },
+    snapshots: {
+      seconds: new Map([
+        ["full", createHistogram(SECONDS_BUCKETS)],
+        ["delta", createHistogram(SECONDS_BUCKETS)],
+      ]),
+      lastSeq: 0,
+      lastBytes: 0,
+      lastAt: null,
+      failures: 0,
+    },
     call(method, status, seconds) {
       let entry = calls.get(method);
       if (!entry) {
@@ -143,6 +175,20 @@ export function renderMetrics(metrics: Metrics, gauges: Gauges): string {
   lines.push(`berth_start_replay_seconds ${metrics.start.replaySeconds}`);
   family("berth_start_reconcile_seconds", "gauge", "Time the last start spent reconciling.");
   lines.push(`berth_start_reconcile_seconds ${metrics.start.reconcileSeconds}`);
+  family("berth_start_snapshot_sequence", "gauge", "The snapshot the last start read (0: none).");
+  lines.push(`berth_start_snapshot_sequence ${metrics.start.snapshotSeq}`);
+  family("berth_start_replayed_records", "gauge", "Records the last start replayed after it.");
+  lines.push(`berth_start_replayed_records ${metrics.start.replayedRecords}`);
+  family("berth_snapshot_duration_seconds", "histogram", "Time to take one snapshot.");
+  for (const [kind, histogram] of metrics.snapshots.seconds) {
+    histogramLines(lines, "berth_snapshot_duration_seconds", histogram, { kind });
+  }
+  family("berth_snapshot_last_sequence", "gauge", "The record the newest snapshot covers.");
+  lines.push(`berth_snapshot_last_sequence ${metrics.snapshots.lastSeq}`);
+  family("berth_snapshot_last_bytes", "gauge", "Size of the newest snapshot file.");
+  lines.push(`berth_snapshot_last_bytes ${metrics.snapshots.lastBytes}`);
+  family("berth_snapshot_failures_total", "counter", "Snapshots that could not be written.");
+  lines.push(`berth_snapshot_failures_total ${metrics.snapshots.failures}`);
   family("berth_uptime_seconds", "gauge", "Seconds since this Berth started.");
   lines.push(`berth_uptime_seconds ${gauges.uptimeSeconds}`);
   // Only a process started with --v8-flags=--expose-gc has gc(): the bench, to read live heap.

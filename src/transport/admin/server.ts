@@ -96,6 +96,13 @@ export async function serveAdmin(options: AdminOptions): Promise<AdminServer> {
       logBytes: logBytes(),
       replaySeconds: metrics.start.replaySeconds,
       reconcileSeconds: metrics.start.reconcileSeconds,
+      startSnapshotSeq: metrics.start.snapshotSeq,
+      replayedRecords: metrics.start.replayedRecords,
+      snapshotSeq: metrics.snapshots.lastSeq,
+      snapshotAt: metrics.snapshots.lastAt === null
+        ? null
+        : new Date(metrics.snapshots.lastAt).toISOString(),
+      snapshotFailures: metrics.snapshots.failures,
       actors: Object.fromEntries(
         [...counts].map(([kind, states]) => [
           kind,

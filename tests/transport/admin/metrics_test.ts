@@ -22,6 +22,10 @@ Deno.test("renderMetrics writes Prometheus text that parses, with every family a
   metrics.syncSeconds.observe(0.0002);
   metrics.batchRecords.observe(3);
   metrics.start.replaySeconds = 1.5;
+  metrics.start.snapshotSeq = 9;
+  metrics.snapshots.seconds.get("delta")!.observe(0.003);
+  metrics.snapshots.lastSeq = 15;
+  metrics.snapshots.failures = 1;
   const text = renderMetrics(metrics, {
     actors: new Map([["volume", new Map([["mounted", 2], ["unmounted", 0]])]]),
     logBytes: 1234,
@@ -42,6 +46,12 @@ Deno.test("renderMetrics writes Prometheus text that parses, with every family a
   assert.equal(sampleValue(samples, "berth_log_fdatasync_duration_seconds_count"), 1);
   assert.equal(sampleValue(samples, "berth_log_batch_records_sum"), 3);
   assert.equal(sampleValue(samples, "berth_start_replay_seconds"), 1.5);
+  assert.equal(sampleValue(samples, "berth_start_snapshot_sequence"), 9);
+  assert.equal(types.get("berth_snapshot_duration_seconds"), "histogram");
+  assert.equal(sampleValue(samples, "berth_snapshot_duration_seconds_count", { kind: "delta" }), 1);
+  assert.equal(sampleValue(samples, "berth_snapshot_duration_seconds_count", { kind: "full" }), 0);
+  assert.equal(sampleValue(samples, "berth_snapshot_last_sequence"), 15);
+  assert.equal(sampleValue(samples, "berth_snapshot_failures_total"), 1);
   // This very process's memory: more than nothing, and the heap inside the resident set.
   const rss = sampleValue(samples, "process_resident_memory_bytes");
   const heap = sampleValue(samples, "berth_heap_used_bytes");
