@@ -8,7 +8,8 @@ import type { AnyMachineSnapshot } from "xstate";
 import { KINDS } from "../../machines/mod.ts";
 import {
   listSnapshots,
-  readSnapshot,
+  readSnapshotHeader,
+  scanSnapshot,
   SnapshotDamagedError,
   type SnapshotEntry,
   type SnapshotFile,
@@ -76,6 +77,32 @@ export function saveSnapshot(
 /** How many actors are restored between turns of the event loop. */
 const SLICE = 4096;
 
+/** Refuses a snapshot taken under other machine versions: its contexts mean something else. */
+function checkVersions(header: SnapshotHeader) {
+  const versions = machineVersions();
+  for (const [name, version] of Object.entries(header.versions)) {
+    if (versions[name] !== undefined && versions[name] !== version) {
+      throw new Error(
+        `taken with version ${version} of the ${name} machine; this Berth runs ${versions[name]}`,
+      );
+    }
+  }
+}
+
+/** Lays one entry over `into`: restored against today's machine, or deleted (state null). */
+function restoreEntry(into: Map<string, AnyMachineSnapshot>, entry: SnapshotEntry) {
+  const { id, state, context } = entry;
+  if (state === null) {
+    into.delete(id);
+    return;
+  }
+  const { kind } = splitActorId(id);
+  if (typeof state !== "string") throw new Error(`${id} has no state name`);
+  const snapshot = snapshotIn(kind.machine, state, kind.restore(context));
+  if (snapshot.status !== "active") throw new Error(`${id} is in a final state`);
+  into.set(id, snapshot);
+}
+
 /**
  * Lays the entries of one snapshot file over `into` (empty for a full one), each checked against
  * today's machines: same machine versions, a known state, not a final one.
@@ -85,25 +112,10 @@ export async function restoreSnapshot(
   entries: SnapshotEntry[],
   into: Map<string, AnyMachineSnapshot> = new Map(),
 ): Promise<Map<string, AnyMachineSnapshot>> {
-  const versions = machineVersions();
-  for (const [name, version] of Object.entries(header.versions)) {
-    if (versions[name] !== undefined && versions[name] !== version) {
-      throw new Error(
-        `taken with version ${version} of the ${name} machine; this Berth runs ${versions[name]}`,
-      );
-    }
-  }
+  checkVersions(header);
   let count = 0;
-  for (const { id, state, context } of entries) {
-    if (state === null) {
-      into.delete(id);
-      continue;
-    }
-    const { kind } = splitActorId(id);
-    if (typeof state !== "string") throw new Error(`${id} has no state name`);
-    const snapshot = snapshotIn(kind.machine, state, kind.restore(context));
-    if (snapshot.status !== "active") throw new Error(`${id} is in a final state`);
-    into.set(id, snapshot);
+  for (const entry of entries) {
+    restoreEntry(into, entry);
     if (++count % SLICE === 0) await yieldToEventLoop();
   }
   return into;
@@ -123,31 +135,45 @@ export async function materialize(
   files: readonly SnapshotFile[],
 ): Promise<{ actors: Map<string, AnyMachineSnapshot>; fullSeq: number; deltas: number }> {
   const bySeq = new Map(files.map((file) => [file.seq, file]));
-  const chain: { header: SnapshotHeader; entries: SnapshotEntry[] }[] = [];
+  // The chain first, from the headers alone; then each file streamed over the last, oldest first,
+  // so that no snapshot is ever whole in memory beside the actors it makes.
+  const chain: SnapshotFile[] = [];
   for (let file: SnapshotFile | undefined = target; file;) {
-    const read = await readSnapshot(file.path).catch((error) => {
-      if (error instanceof SnapshotDamagedError && file !== target) {
-        throw new SnapshotUnusableError(`it builds on ${error.message}`);
-      }
-      throw error;
+    const header = await readSnapshotHeader(file.path).catch((error) => {
+      throw linkError(error, file !== target);
     });
-    if (read.header.seq !== file.seq) {
-      throw new SnapshotUnusableError(`${file.path} says sequence ${read.header.seq} inside`);
+    if (header.seq !== file.seq) {
+      throw new SnapshotUnusableError(`${file.path} says sequence ${header.seq} inside`);
     }
-    chain.push(read);
-    if (read.header.base === 0) break;
-    file = bySeq.get(read.header.base);
+    checkVersions(header);
+    chain.push(file);
+    if (header.base === 0) break;
+    file = bySeq.get(header.base);
     if (!file) {
       throw new SnapshotUnusableError(
-        `it builds on the snapshot at sequence ${read.header.base}, which is not there`,
+        `it builds on the snapshot at sequence ${header.base}, which is not there`,
       );
     }
   }
   const actors = new Map<string, AnyMachineSnapshot>();
-  for (const { header, entries } of chain.toReversed()) {
-    await restoreSnapshot(header, entries, actors);
+  for (const file of chain.toReversed()) {
+    let count = 0;
+    await scanSnapshot(file.path, async (entry) => {
+      restoreEntry(actors, entry);
+      if (++count % SLICE === 0) await yieldToEventLoop();
+    }).catch((error) => {
+      throw linkError(error, file !== target);
+    });
   }
-  return { actors, fullSeq: chain.at(-1)!.header.seq, deltas: chain.length - 1 };
+  return { actors, fullSeq: chain.at(-1)!.seq, deltas: chain.length - 1 };
+}
+
+/** Damage in a snapshot the target builds on is named as such. */
+function linkError(error: unknown, isBase: boolean): unknown {
+  if (error instanceof SnapshotDamagedError && isBase) {
+    return new SnapshotUnusableError(`it builds on ${error.message}`);
+  }
+  return error;
 }
 
 /** Where the log on disk stands, as the store found it at open. */

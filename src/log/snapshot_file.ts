@@ -145,41 +145,115 @@ export async function writeSnapshot(
 export async function readSnapshot(
   path: string,
 ): Promise<{ header: SnapshotHeader; entries: SnapshotEntry[] }> {
-  const bytes = await Deno.readFile(path);
+  const entries: SnapshotEntry[] = [];
+  const header = await scanSnapshot(path, (entry) => void entries.push(entry));
+  return { header, entries };
+}
+
+/** The header of a snapshot alone, from its first line (to follow a chain before reading it). */
+export async function readSnapshotHeader(path: string): Promise<SnapshotHeader> {
+  using file = await Deno.open(path, { read: true });
+  const bytes = new Uint8Array(HEADER_BYTES);
+  let length = 0;
+  while (length < bytes.length) {
+    const n = await file.read(bytes.subarray(length));
+    if (n === null) break;
+    length += n;
+    if (bytes.subarray(0, length).includes(0x0a)) break;
+  }
+  const opened = openLine(bytes.subarray(0, length), 0);
+  if (!opened.ok) throw new SnapshotDamagedError(path, 0, opened.reason);
+  const value = opened.value;
+  const header = typeof value === "object" && value !== null && !Array.isArray(value)
+    ? headerOf(value as Record<string, unknown>)
+    : "line is not an object";
+  if (typeof header === "string") throw new SnapshotDamagedError(path, 0, header);
+  return header;
+}
+
+/** A header line is far shorter than this. */
+const HEADER_BYTES = 64 * 1024;
+
+/** How many bytes a scan reads at a time. */
+const READ_BYTES = 1 << 20;
+
+/**
+ * Reads a snapshot a piece at a time, handing each actor to `onEntry` once its line is checked,
+ * so that a large snapshot is never all in memory; resolves with its header once the count and
+ * the end line are found whole. Damage anywhere throws, possibly after some entries were handed
+ * over: a caller keeps nothing of a snapshot whose scan did not resolve.
+ */
+export async function scanSnapshot(
+  path: string,
+  onEntry: (entry: SnapshotEntry) => void | Promise<void>,
+): Promise<SnapshotHeader> {
+  using file = await Deno.open(path, { read: true });
   const damaged = (offset: number, reason: string) =>
     new SnapshotDamagedError(path, offset, reason);
-  const line = (offset: number): { value: Record<string, unknown>; next: number } => {
-    if (offset >= bytes.length) throw damaged(offset, "the file ends before its end line");
+  const chunk = new Uint8Array(READ_BYTES);
+  let carry = new Uint8Array(0);
+  let base = 0; // the file offset of carry[0]
+  let header: SnapshotHeader | null = null;
+  let seen = 0;
+  let ended = false;
+  const take = async (bytes: Uint8Array, offset: number, lineOffset: number) => {
+    if (ended) throw damaged(lineOffset, "bytes after the end line");
     const opened = openLine(bytes, offset);
-    if (!opened.ok) throw damaged(offset, opened.reason);
-    const { value } = opened;
+    if (!opened.ok) throw damaged(lineOffset, opened.reason);
+    const value = opened.value;
     if (typeof value !== "object" || value === null || Array.isArray(value)) {
-      throw damaged(offset, "line is not an object");
+      throw damaged(lineOffset, "line is not an object");
     }
-    return { value: value as Record<string, unknown>, next: opened.next };
+    const fields = value as Record<string, unknown>;
+    if (header === null) {
+      const parsed = headerOf(fields);
+      if (typeof parsed === "string") throw damaged(lineOffset, parsed);
+      header = parsed;
+      return;
+    }
+    if (seen === header.actors) {
+      if (fields.end !== header.seq || fields.actors !== header.actors) {
+        throw damaged(
+          lineOffset,
+          `the end line does not match the header (${header.actors} actors)`,
+        );
+      }
+      ended = true;
+      return;
+    }
+    if (typeof fields.id !== "string" || !("state" in fields) || !("context" in fields)) {
+      throw damaged(lineOffset, `line ${seen + 2} is not an actor`);
+    }
+    if (fields.state === null && header.base === 0) {
+      throw damaged(lineOffset, `line ${seen + 2} removes an actor in a full snapshot`);
+    }
+    seen++;
+    await onEntry({ id: fields.id, state: fields.state, context: fields.context });
   };
-  const first = line(0);
-  const header = headerOf(first.value);
-  if (typeof header === "string") throw damaged(0, header);
-  const entries: SnapshotEntry[] = [];
-  let offset = first.next;
-  for (let i = 0; i < header.actors; i++) {
-    const { value, next } = line(offset);
-    if (typeof value.id !== "string" || !("state" in value) || !("context" in value)) {
-      throw damaged(offset, `line ${i + 2} is not an actor`);
+  while (true) {
+    const n = await file.read(chunk);
+    if (n === null) break;
+    const bytes = carry.length === 0 ? chunk.subarray(0, n) : join2(carry, chunk.subarray(0, n));
+    let offset = 0;
+    for (let end = bytes.indexOf(0x0a); end !== -1; end = bytes.indexOf(0x0a, offset)) {
+      await take(bytes, offset, base + offset);
+      offset = end + 1;
     }
-    if (value.state === null && header.base === 0) {
-      throw damaged(offset, `line ${i + 2} removes an actor in a full snapshot`);
-    }
-    entries.push({ id: value.id, state: value.state, context: value.context });
-    offset = next;
+    carry = bytes.slice(offset);
+    base += offset;
   }
-  const end = line(offset);
-  if (end.value.end !== header.seq || end.value.actors !== header.actors) {
-    throw damaged(offset, `the end line does not match the header (${header.actors} actors)`);
+  if (carry.length > 0) {
+    throw damaged(base, ended ? "bytes after the end line" : "record has no end of line");
   }
-  if (end.next !== bytes.length) throw damaged(end.next, "bytes after the end line");
-  return { header, entries };
+  if (!ended) throw damaged(base, "the file ends before its end line");
+  return header!;
+}
+
+function join2(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }
 
 function headerOf(value: Record<string, unknown>): SnapshotHeader | string {
