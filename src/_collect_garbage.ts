@@ -34,11 +34,12 @@ const IDLE_CHECK_MS = 5000;
  */
 export function collectWhenIdle(
   activity: () => number,
-  collect: () => unknown = collectGarbage,
-  everyMs = IDLE_CHECK_MS,
+  options: { busy?: boolean; collect?: () => unknown; everyMs?: number } = {},
 ): () => void {
+  const collect = options.collect ?? collectGarbage;
   let seen = activity();
-  let busy = false;
+  // Busy from the start: the first lull collects (after Berth's own start).
+  let busy = options.busy ?? false;
   const timer = setInterval(() => {
     const now = activity();
     if (now !== seen) {
@@ -48,7 +49,7 @@ export function collectWhenIdle(
       busy = false;
       collect();
     }
-  }, everyMs);
+  }, options.everyMs ?? IDLE_CHECK_MS);
   Deno.unrefTimer(timer);
   return () => clearInterval(timer);
 }

@@ -17,7 +17,7 @@ Deno.test("collectWhenIdle collects once after each busy spell, never while busy
   let seq = 0;
   let collected = 0;
   const tick = () => new Promise((resolve) => setTimeout(resolve, 120));
-  const stop = collectWhenIdle(() => seq, () => collected++, 40);
+  const stop = collectWhenIdle(() => seq, { collect: () => collected++, everyMs: 40 });
   try {
     await tick();
     assert.equal(collected, 0, "idle from the start: nothing to give back");
@@ -33,6 +33,17 @@ Deno.test("collectWhenIdle collects once after each busy spell, never while busy
     seq++;
     await tick();
     assert.equal(collected, 2, "the next spell gets its own");
+  } finally {
+    stop();
+  }
+});
+
+Deno.test("collectWhenIdle started busy collects at the first lull", async () => {
+  let collected = 0;
+  const stop = collectWhenIdle(() => 0, { busy: true, collect: () => collected++, everyMs: 20 });
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(collected, 1);
   } finally {
     stop();
   }
