@@ -190,7 +190,9 @@ export async function runStartCurve(
     const berth = spawn(ctx, stateDir, `Berth (idle, ${volumes} volumes)`);
     await berth.ready(120_000);
     await settle(berth);
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    // Past the first lull after start (5 s without a record), when Berth gives back what the
+    // start left, and the pages are released.
+    await new Promise((resolve) => setTimeout(resolve, 8000));
     const port = adminPortOf(berth.stderr());
     const heapNow = async () => {
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();

@@ -144,7 +144,7 @@ export async function runBench(): Promise<number> {
         ctx.results.extra.push(
           "### Start-time curve: spawn → socket accepting, by history and live volumes\n\n" +
             curveTable(curve),
-          "### Memory of an idle Berth (after start, 2 s settled, after a full GC)\n\n" +
+          "### Memory of an idle Berth (8 s after start, after a full GC)\n\n" +
             memoryTable(memory),
         );
       },
