@@ -6,6 +6,8 @@ export type ActorTable<A extends { id: string }> = {
   set(actor: A): void;
   delete(id: string): void;
   values(): IterableIterator<A>;
+  /** How many actors the table holds (live ones and those with a command in flight). */
+  readonly size: number;
   /** The actors whose id starts with `<kind>/`. */
   ofKind(kind: string): IterableIterator<A>;
 };
@@ -28,6 +30,9 @@ export function createActorTable<A extends { id: string }>(): ActorTable<A> {
       byKind.get(kindOf(id))?.delete(id);
     },
     values: () => all.values(),
+    get size() {
+      return all.size;
+    },
     ofKind: (kind) => (byKind.get(kind) ?? new Map<string, A>()).values(),
   };
 }

@@ -81,25 +81,23 @@ export function createCheckpointer(options: {
 
   async function take(): Promise<Checkpoint | null> {
     const started = performance.now();
-    const { seq, actors, changed } = engine.capture();
-    if (seq === coveredSeq) return null;
+    if (store.lastSeq === coveredSeq) return null;
     // A full snapshot costs in proportion to the live actors: one is taken only once as many
     // events as there are actors came since the last, so its share of each event stays the
     // same on a host with 100,000. In between, a delta of what changed.
     // A chain is read whole at every start: after MAX_CHAIN deltas (many clean stops with few
     // events between them) the next one is full however few events came.
-    const full = !deltaSafe || seq - fullSeq >= actors.length || deltas >= MAX_CHAIN;
-    // Until this one is on disk, what `changed` held is nowhere else: a failed write leaves the
-    // next delta without it, so the next must be full.
+    const { seq, full, actors, removed } = engine.capture((actorCount) =>
+      !deltaSafe || store.lastSeq - fullSeq >= actorCount || deltas >= MAX_CHAIN
+    );
+    // Until this one is on disk, what the capture took of the changes is nowhere else: a failed
+    // write leaves the next delta without it, so the next must be full.
     deltaSafe = false;
     // The snapshot may stand for records only once they are on disk.
     await store.flush();
     const written = full
       ? await saveSnapshot(dir, seq, actors, clock())
-      : await saveSnapshot(dir, seq, actors.filter(([id]) => changed.has(id)), clock(), {
-        base: coveredSeq,
-        removed: gone(changed, actors),
-      });
+      : await saveSnapshot(dir, seq, actors, clock(), { base: coveredSeq, removed });
     coveredSeq = seq;
     if (full) fullSeq = seq;
     deltas = full ? 0 : deltas + 1;
@@ -146,10 +144,4 @@ export function createCheckpointer(options: {
       while (running) await running.catch(() => {});
     },
   };
-}
-
-/** The ids in `changed` that are no longer live. */
-function gone(changed: ReadonlySet<string>, live: readonly [string, unknown][]): string[] {
-  const alive = new Set(live.map(([id]) => id));
-  return [...changed].filter((id) => !alive.has(id));
 }

@@ -41,6 +41,18 @@ export type EngineOptions = {
   actors?: Map<string, AnyMachineSnapshot>;
 };
 
+/**
+ * What a snapshot keeps, taken in one synchronous moment right after record `seq`: every live
+ * actor (`full`), or those that recorded an event since the last capture and the ids of those
+ * gone since.
+ */
+export type Capture = {
+  seq: number;
+  full: boolean;
+  actors: [string, AnyMachineSnapshot][];
+  removed: string[];
+};
+
 /** Hears every recorded event once it is durable, with the snapshot it led to, in log order. */
 export type Observer = (record: LogRecord, snapshot: AnyMachineSnapshot) => void;
 
@@ -70,12 +82,11 @@ export type Engine = {
    */
   list<K extends KindName>(kind: K): [ActorId<K>, SnapshotOfKind[K]][];
   /**
-   * Every live actor right after record `seq`, the last one appended: what a snapshot file
-   * keeps; and the ids of the actors that recorded an event since the last capture (live or
-   * gone), for a delta. Some of those records may not be durable yet; a snapshot waits for
-   * store.flush().
+   * The live actors right after record `seq`, the last one appended, for a snapshot file: all of
+   * them when `full(actorCount)` says so, else those changed since the last capture. Some of
+   * those records may not be durable yet; a snapshot waits for store.flush().
    */
-  capture(): { seq: number; actors: [string, AnyMachineSnapshot][]; changed: Set<string> };
+  capture(full: (actorCount: number) => boolean): Capture;
   /** Resolves once every event recorded so far is on disk (rejects if the log failed). */
   flush(): Promise<void>;
   /** Settles actors a crash left in flight and records drift between log and host. */
@@ -296,13 +307,26 @@ export function createEngine(options: EngineOptions): Engine {
       }
       return out;
     },
-    capture() {
+    capture(wantFull) {
       // Synchronous: no event is recorded between reading lastSeq and the last snapshot.
-      const out: [string, AnyMachineSnapshot][] = [];
-      for (const actor of actors.values()) if (isLive(actor)) out.push([actor.id, actor.snapshot]);
       const since = changed;
       changed = new Set();
-      return { seq: store.lastSeq, actors: out, changed: since };
+      const seq = store.lastSeq;
+      const out: [string, AnyMachineSnapshot][] = [];
+      if (wantFull(actors.size)) {
+        for (const actor of actors.values()) {
+          if (isLive(actor)) out.push([actor.id, actor.snapshot]);
+        }
+        return { seq, full: true, actors: out, removed: [] };
+      }
+      // A delta looks at the changed actors alone, however many others there are.
+      const removed: string[] = [];
+      for (const id of since) {
+        const actor = actors.get(id);
+        if (actor && isLive(actor)) out.push([id, actor.snapshot]);
+        else removed.push(id);
+      }
+      return { seq, full: false, actors: out, removed };
     },
     async reconcile() {
       const report: ReconcileReport = [];

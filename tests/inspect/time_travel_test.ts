@@ -61,7 +61,7 @@ async function driveLog(
     await engine.dispatch(actor, event);
     seen.set(store.lastSeq, viewsNow(engine));
     if (snapshotAfter.has(seen.size - 1)) {
-      const { seq, actors } = engine.capture();
+      const { seq, actors } = engine.capture(() => true);
       await saveSnapshot(dir, seq, actors, now);
     }
   }
