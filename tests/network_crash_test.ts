@@ -18,11 +18,11 @@ import {
   waitFor,
   writeIpShim,
 } from "./helpers/_crash.ts";
-import { ip, netns, netSkipReason } from "./helpers/netns.ts";
+import { ip, netns, skipUnlessNet } from "./helpers/netns.ts";
 import { type Call, pluginClient } from "./helpers/plugin_socket.ts";
 import { tempDir } from "./helpers/temp_dir.ts";
 
-const ignore = netSkipReason() !== null;
+const ignore = skipUnlessNet(import.meta.url.split("/").pop()!);
 const POOL = "198.18.7.0/24";
 const GATEWAY = "198.18.7.1/24";
 const ADDRESS = "198.18.7.2/24";

@@ -8,32 +8,14 @@ import {
   vethNames,
 } from "../../src/backends/net_plumbing.ts";
 import { BackendError } from "../../src/backends/volume_backend.ts";
+import { skipUnlessNet } from "../helpers/netns.ts";
+import { onPath } from "../helpers/skip.ts";
 
 const NETWORK_ID = "0123456789abcdef".repeat(4);
 const ENDPOINT_IDS = ["a".repeat(64), "b".repeat(64)] as const;
 
-function onPath(command: string): boolean {
-  return (Deno.env.get("PATH") ?? "").split(":").some((dir) => {
-    try {
-      return Deno.statSync(`${dir}/${command}`).isFile;
-    } catch {
-      return false;
-    }
-  });
-}
-
-// CI must run these, so there a missing root or `ip` fails the tests instead of skipping them.
-const SKIP_REASON = Deno.env.get("CI") === "true"
-  ? null
-  : Deno.uid() !== 0
-  ? "needs root"
-  : !onPath("ip")
-  ? "needs iproute2's ip"
-  : null;
-
 function netTest(name: string, fn: () => Promise<void>): void {
-  const ignore = SKIP_REASON !== null;
-  Deno.test({ name: ignore ? `${name} (ignored: ${SKIP_REASON})` : name, ignore, fn });
+  Deno.test({ name, ignore: skipUnlessNet(name), fn });
 }
 
 async function ip(...args: string[]): Promise<string> {

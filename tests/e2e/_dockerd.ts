@@ -3,6 +3,7 @@
 
 import { basename, join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
+import { onPath, skipUnless } from "../helpers/skip.ts";
 
 export const BUSYBOX_PATH = "/bin/busybox";
 const IMAGE = "berth-bb:latest";
@@ -14,16 +15,6 @@ const FIXED_FLAGS = ("--storage-driver=vfs --iptables=false --ip6tables=false --
 
 export type DockerResult = { code: number; stdout: string; stderr: string };
 export type DockerOptions = { check?: boolean; stdin?: string; timeoutMs?: number };
-
-function onPath(name: string): boolean {
-  return (Deno.env.get("PATH") ?? "").split(":").some((dir) => {
-    try {
-      return dir !== "" && Deno.statSync(join(dir, name)).isFile;
-    } catch {
-      return false;
-    }
-  });
-}
 
 // The image holds nothing but busybox, so busybox must not need a dynamic loader (PT_INTERP).
 function isStaticElf(path: string): boolean {
@@ -57,10 +48,8 @@ export function dockerdAvailable(): { ok: boolean; why: string } {
  * machine cannot run one. Under CI=true always false, so a missing dockerd fails loudly there.
  */
 export function requireOrSkip(testName: string): boolean {
-  if (Deno.env.get("CI") === "true") return false;
   const { ok, why } = dockerdAvailable();
-  if (!ok) Deno.stderr.writeSync(new TextEncoder().encode(`ignoring "${testName}": ${why}\n`));
-  return !ok;
+  return skipUnless(testName, ok ? null : why);
 }
 
 async function run(cmd: string, args: string[], opts: DockerOptions = {}): Promise<DockerResult> {

@@ -1,15 +1,10 @@
 // Network namespaces a test makes and always deletes, so the host's own netns is never touched.
 
-/** Why network tests cannot run here, or null. Under CI=true they must run, so never skip. */
-export function netSkipReason(): string | null {
-  if (Deno.env.get("CI") === "true") return null;
-  if (Deno.uid() !== 0) return "needs root for ip netns";
-  try {
-    new Deno.Command("ip", { args: ["-V"], stdout: "null", stderr: "null" }).outputSync();
-  } catch {
-    return "needs iproute2's ip";
-  }
-  return null;
+import { onPath, rootMissing, skipUnless } from "./skip.ts";
+
+/** The `ignore` value for a test needing root and `ip` (never true under CI; see skip.ts). */
+export function skipUnlessNet(testName: string): boolean {
+  return skipUnless(testName, rootMissing(), onPath("ip") ? null : "needs iproute2's ip");
 }
 
 /** Runs `ip` with `args`; throws with its stderr on failure. */

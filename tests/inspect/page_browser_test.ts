@@ -6,13 +6,14 @@ import { join } from "node:path";
 import { hasChromium, launchBrowser } from "../helpers/browser.ts";
 import { startInProcess } from "../helpers/plugin_socket.ts";
 import { pngColours } from "../helpers/png.ts";
+import { skipUnless } from "../helpers/skip.ts";
 import { tempDir } from "../helpers/temp_dir.ts";
 
-const inCi = Deno.env.get("CI") === "true";
+const NAME = "inspector page shows machines, follows calls live and travels back in time";
 
 Deno.test({
-  name: "inspector page shows machines, follows calls live and travels back in time",
-  ignore: !inCi && !hasChromium(),
+  name: NAME,
+  ignore: skipUnless(NAME, hasChromium() ? null : "needs Debian's chromium"),
   // playwright-core keeps pipes to Chromium that outlive a single op.
   sanitizeResources: false,
   sanitizeOps: false,

@@ -21,7 +21,7 @@
 import assert from "node:assert/strict";
 import { contains, formatIp, overlaps, parseCidr, parseIp } from "../../../src/backends/ipam.ts";
 import { bridgeName, vethNames } from "../../../src/backends/net_plumbing.ts";
-import { ip, links, type Netns, netns, netSkipReason } from "../../helpers/netns.ts";
+import { ip, links, type Netns, netns, skipUnlessNet } from "../../helpers/netns.ts";
 import {
   type Call,
   type InProcessBerth,
@@ -382,7 +382,7 @@ function expectedLinks(state: State): string[] {
 
 Deno.test({
   name: "Berth answers the network traffic recorded from dockerd 20.10 as libnetwork needs",
-  ignore: netSkipReason() !== null,
+  ignore: skipUnlessNet("network fixtures replay"),
   async fn(t) {
     await using dir = await tempDir();
     await using host = await netns("replay");

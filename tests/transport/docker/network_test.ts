@@ -2,12 +2,12 @@
 // in namespaces the test makes: Berth's "host" namespace and one per container.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ip, links, netns, netSkipReason } from "../../helpers/netns.ts";
+import { ip, links, netns, skipUnlessNet } from "../../helpers/netns.ts";
 import { startInProcess } from "../../helpers/plugin_socket.ts";
 import { tempDir } from "../../helpers/temp_dir.ts";
 
 type Body = Record<string, unknown>;
-const ignore = netSkipReason() !== null;
+const ignore = skipUnlessNet(import.meta.url.split("/").pop()!);
 const hex = (seed: string) => seed.repeat(64).slice(0, 64);
 const NET = hex("a1");
 const EP1 = hex("b2");
