@@ -58,6 +58,27 @@ export type EndpointContext = {
   createdAt: number;
 };
 
+/** What a snapshot file may hold for an endpoint: checked whole before it is believed. */
+const PersistedEndpointContext = z.strictObject({
+  id: z.string().min(1),
+  networkId: z.string().min(1),
+  address: z.string(),
+  mac: z.string(),
+  host: z.string(),
+  peer: z.string(),
+  bridge: z.string(),
+  mtu: z.number().int().positive().nullable(),
+  sandboxKey: z.string().nullable(),
+  plumbed: z.boolean(),
+  problem: z.string().nullable(),
+  createdAt: at,
+});
+
+/** The context back from a snapshot file (throws if it is not one). */
+export function restoreEndpointContext(json: unknown): EndpointContext {
+  return PersistedEndpointContext.parse(json);
+}
+
 export const endpointMachine = setup({
   types: {} as {
     context: EndpointContext;

@@ -10,6 +10,7 @@ import {
   endpointMachine,
   endpointRefusal,
   type EndpointSnapshot,
+  restoreEndpointContext,
 } from "./endpoint_machine.ts";
 import {
   NETWORK_MACHINE_VERSION,
@@ -19,6 +20,7 @@ import {
   networkMachine,
   networkRefusal,
   type NetworkSnapshot,
+  restoreNetworkContext,
 } from "./network_machine.ts";
 import {
   persistPoolContext,
@@ -65,13 +67,17 @@ export type MachineKind = {
   refusal: (snapshot: AnyMachineSnapshot, event: { type: string; at: number }) => string;
   /** True when the event is allowed but changes nothing, so nothing is logged. */
   isNoop: (snapshot: AnyMachineSnapshot, event: { type: string; at: number }) => boolean;
-  /** The context as plain JSON for a snapshot file, and back (persistent maps become pairs). */
+  /**
+   * The context as plain JSON for a snapshot file, and back (persistent maps become pairs). The
+   * way back checks the whole context against a schema and throws if it does not match: a
+   * checksum guards against damage, not against a file someone wrote.
+   */
   persist: (context: unknown) => unknown;
   restore: (json: unknown) => unknown;
 };
 
-/** For contexts that are plain JSON already. */
-const AS_IS = { persist: (context: unknown) => context, restore: (json: unknown) => json };
+/** For contexts that are plain JSON already: kept as they are, checked on the way back. */
+const asIs = (context: unknown) => context;
 
 export const KINDS = {
   volume: {
@@ -105,7 +111,8 @@ export const KINDS = {
     refusal: (snapshot, event) =>
       networkRefusal(snapshot as NetworkSnapshot, event as NetworkEvent),
     isNoop: (snapshot, event) => networkIsNoop(snapshot as NetworkSnapshot, event as NetworkEvent),
-    ...AS_IS,
+    persist: asIs,
+    restore: restoreNetworkContext,
   },
   endpoint: {
     machine: endpointMachine,
@@ -117,7 +124,8 @@ export const KINDS = {
       endpointRefusal(snapshot as EndpointSnapshot, event as EndpointEvent),
     isNoop: (snapshot, event) =>
       endpointIsNoop(snapshot as EndpointSnapshot, event as EndpointEvent),
-    ...AS_IS,
+    persist: asIs,
+    restore: restoreEndpointContext,
   },
 } satisfies Record<string, MachineKind>;
 

@@ -2,6 +2,7 @@
 // DeleteNetwork, with repair when reconcile finds the bridge gone. Pure: xstate and zod only.
 import { assertEvent, assign, emit, setup, type SnapshotFrom } from "xstate";
 import { z } from "zod";
+import { StringMap } from "./wire_map.ts";
 import type { NetworkIntent } from "./intents.ts";
 
 /**
@@ -21,7 +22,7 @@ export const NetworkEvent = z.discriminatedUnion("type", [
     gateway: z.string().min(1).nullable(),
     /** CIDR of the IPv4 pool, e.g. "198.18.7.0/24". */
     pool: z.string().min(1).nullable(),
-    options: z.record(z.string(), z.string()),
+    options: StringMap,
     at,
   }),
   // The engine counts the network's live endpoints when the command's turn comes.
@@ -45,6 +46,23 @@ export type NetworkContext = {
   /** Why the bridge is being repaired or is `broken`, or why its creation failed. */
   problem: string | null;
 };
+
+/** What a snapshot file may hold for a network: checked whole before it is believed. */
+const PersistedNetworkContext = z.strictObject({
+  id: z.string().min(1),
+  bridge: z.string(),
+  mtu: z.number().int().positive().nullable(),
+  gateway: z.string().nullable(),
+  pool: z.string().nullable(),
+  options: StringMap,
+  createdAt: at,
+  problem: z.string().nullable(),
+});
+
+/** The context back from a snapshot file (throws if it is not one). */
+export function restoreNetworkContext(json: unknown): NetworkContext {
+  return PersistedNetworkContext.parse(json);
+}
 
 /** What a network in service (ready, or broken by a failed repair) accepts. */
 const IN_SERVICE = {

@@ -4,6 +4,7 @@
 import { Map as PersistentMap } from "immutable";
 import { assertEvent, assign, setup, type SnapshotFrom } from "xstate";
 import { z } from "zod";
+import { StringMap } from "./wire_map.ts";
 import {
   type AddressSet,
   emptyAddressSet,
@@ -53,7 +54,7 @@ export const PoolEvent = z.discriminatedUnion("type", [
     type: z.literal("pool.request"),
     cidr: z.string().min(1),
     space: z.string(),
-    options: z.record(z.string(), z.string()),
+    options: StringMap,
     at,
   }),
   z.object({ type: z.literal("pool.address.reserve"), address: ipv4, role: AddressRole, at }),
@@ -191,10 +192,20 @@ export function persistPoolContext(context: PoolContext): unknown {
   return { ...rest, addresses: [...context.addresses] };
 }
 
+/** What a snapshot file may hold for a pool: checked whole before it is believed. */
+const PersistedPoolContext = z.strictObject({
+  name: z.string().min(1),
+  cidr: z.string(),
+  space: z.string(),
+  options: StringMap,
+  addresses: z.array(z.tuple([ipv4, AddressRole])),
+  gateway: z.string().nullable(),
+  createdAt: at,
+});
+
+/** The context back from its persisted form (throws if it is not one); the bitmap is rebuilt. */
 export function restorePoolContext(json: unknown): PoolContext {
-  const persisted = json as Omit<PoolContext, "addresses" | "taken"> & {
-    addresses: [string, AddressRole][];
-  };
+  const persisted = PersistedPoolContext.parse(json);
   let taken = persisted.cidr === "" ? NO_SET : addressSetOf(persisted.cidr);
   for (const [address] of persisted.addresses) taken = withAddress(taken, ipNumber(address), true);
   return { ...persisted, addresses: PersistentMap(persisted.addresses), taken };

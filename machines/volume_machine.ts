@@ -4,6 +4,7 @@
 import { assertEvent, assign, emit, setup, type SnapshotFrom } from "xstate";
 import { Map as PersistentMap } from "immutable";
 import { z } from "zod";
+import { StringMap } from "./wire_map.ts";
 import type { VolumeIntent } from "./intents.ts";
 
 /**
@@ -14,8 +15,11 @@ export const VOLUME_MACHINE_VERSION = 1;
 
 const at = z.number().int().nonnegative();
 
+/** Docker's rule for volume names (what the plugin socket accepts). */
+export const VOLUME_NAME_REGEXP = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+
 export const VolumeEvent = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("volume.create"), opts: z.record(z.string(), z.string()), at }),
+  z.object({ type: z.literal("volume.create"), opts: StringMap, at }),
   z.object({ type: z.literal("volume.mount"), mountId: z.string().min(1), at }),
   z.object({ type: z.literal("volume.unmount"), mountId: z.string().min(1), at }),
   z.object({ type: z.literal("volume.remove"), at }),
@@ -263,9 +267,22 @@ export function persistVolumeContext(context: VolumeContext): unknown {
   return { ...context, mounts: [...context.mounts] };
 }
 
-/** The context back from its persisted form; `held` is recounted, not trusted. */
+/** What a snapshot file may hold for a volume: checked whole before it is believed. */
+const PersistedVolumeContext = z.strictObject({
+  // A name is a directory name: no "/", never "." or "..".
+  name: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/),
+  opts: StringMap,
+  createdAt: at,
+  mountpoint: z.string(),
+  mounts: z.array(z.tuple([z.string().min(1), z.number().int().positive()])),
+  held: z.number().optional(),
+  pending: z.string().nullable(),
+  problem: z.string().nullable(),
+});
+
+/** The context back from its persisted form (throws if it is not one); `held` is recounted. */
 export function restoreVolumeContext(json: unknown): VolumeContext {
-  const persisted = json as Omit<VolumeContext, "mounts"> & { mounts: [string, number][] };
+  const persisted = PersistedVolumeContext.parse(json);
   const mounts = PersistentMap(persisted.mounts);
   let held = 0;
   for (const [, count] of persisted.mounts) held += count;

@@ -2,6 +2,7 @@
 // Creation and removal are renames, so a crash leaves either the whole volume or none of it.
 import { join } from "node:path";
 import { z } from "zod";
+import { someNames } from "../../machines/wire_map.ts";
 import { BackendError, BackendOptionsError, type VolumeBackend } from "./volume_backend.ts";
 
 const ID_REGEXP = /^\d{1,10}$/;
@@ -31,7 +32,7 @@ export function createLocalDirBackend(root: string): VolumeBackend {
       if (parsed.success) return;
       const issue = parsed.error.issues[0]!;
       if (issue.code === "unrecognized_keys") {
-        const names = issue.keys.map((key) => `"${key}"`).join(", ");
+        const names = someNames(issue.keys);
         throw new BackendOptionsError(
           `unknown option${issue.keys.length > 1 ? "s" : ""} ${names} (known: uid, gid, mode)`,
         );

@@ -17,6 +17,7 @@ import {
   withPrefix,
 } from "../backends/ipam.ts";
 import type { ActorId } from "../../machines/mod.ts";
+import { quoted } from "../../machines/wire_map.ts";
 import type { Engine } from "./engine.ts";
 import { IllegalStateError, InvalidRequestError, NotFoundError } from "./errors.ts";
 
@@ -76,7 +77,9 @@ export function createIpamService(engine: Engine, range: Cidr, prefix: number): 
     }
     const unknown = Object.keys(request.options);
     if (unknown.length > 0) {
-      throw new InvalidRequestError(`Cannot request pool: unknown IPAM option "${unknown[0]}"`);
+      throw new InvalidRequestError(
+        `Cannot request pool: unknown IPAM option ${quoted(unknown[0]!)}`,
+      );
     }
     const taken = takenPools();
     if (request.pool === "") {

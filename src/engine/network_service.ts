@@ -1,6 +1,7 @@
 // NetworkDriver commands over network and endpoint actors: what each call needs to know of the
 // other actors (a network's bridge for its endpoints, its endpoint count before deletion).
 import { z } from "zod";
+import { someNames } from "../../machines/wire_map.ts";
 import type { NetworkContext } from "../../machines/network_machine.ts";
 import type { Engine } from "./engine.ts";
 import { InvalidRequestError, NotFoundError } from "./errors.ts";
@@ -136,7 +137,7 @@ function checkOptions(id: string, options: Record<string, string>) {
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
   if (issue.code === "unrecognized_keys") {
-    const keys = issue.keys.map((key) => `"${key}"`).join(", ");
+    const keys = someNames(issue.keys);
     throw new InvalidRequestError(
       `Cannot create network "${id}": unknown option ${keys} (known: mtu, bridge)`,
     );

@@ -96,9 +96,11 @@ function restoreEntry(into: Map<string, AnyMachineSnapshot>, entry: SnapshotEntr
     into.delete(id);
     return;
   }
-  const { kind } = splitActorId(id);
+  const { kind, name } = splitActorId(id);
   if (typeof state !== "string") throw new Error(`${id} has no state name`);
-  const snapshot = snapshotIn(kind.machine, state, kind.restore(context));
+  const restored = kind.restore(context) as { name?: string; id?: string };
+  if ((restored.name ?? restored.id) !== name) throw new Error(`${id} holds another's context`);
+  const snapshot = snapshotIn(kind.machine, state, restored);
   if (snapshot.status !== "active") throw new Error(`${id} is in a final state`);
   into.set(id, snapshot);
 }

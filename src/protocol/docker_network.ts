@@ -1,13 +1,13 @@
 // NetworkDriver.* requests and responses, wire-exact (libnetwork's remote driver API).
 import { z } from "zod";
+import { emptyMap, OptionalStringMap, StringMap, wireMap } from "../../machines/wire_map.ts";
 
 const Id = (field: string) =>
   z.string({ error: `${field} must be a string` }).regex(
     /^[0-9a-f]{12,64}$/,
     `${field} must be a hex id`,
   );
-const StringMap = z.record(z.string(), z.string()).nullish().transform((map) => map ?? {});
-const OpenMap = z.record(z.string(), z.unknown()).nullish().transform((map) => map ?? {});
+const OpenMap = z.preprocess((input) => input ?? emptyMap(), wireMap(z.unknown()));
 
 /** The option keys under which dockerd passes `-o k=v` and the IPv6 switch. */
 export const GENERIC_OPTIONS = "com.docker.network.generic";
@@ -19,7 +19,7 @@ const IpamData = z.object({
   AddressSpace: z.string().default(""),
   Pool: z.string(),
   Gateway: z.string().optional(),
-  AuxAddresses: z.record(z.string(), z.string()).nullish(),
+  AuxAddresses: StringMap.nullish(),
 });
 
 export const CreateNetworkRequest = z.object({
@@ -32,7 +32,10 @@ export type CreateNetworkRequest = z.infer<typeof CreateNetworkRequest>;
 
 export const NetworkIdRequest = z.object({ NetworkID: Id("NetworkID") });
 
-export const AllocateNetworkRequest = z.object({ NetworkID: Id("NetworkID"), Options: StringMap });
+export const AllocateNetworkRequest = z.object({
+  NetworkID: Id("NetworkID"),
+  Options: OptionalStringMap,
+});
 
 export const CreateEndpointRequest = z.object({
   NetworkID: Id("NetworkID"),

@@ -1,8 +1,10 @@
 // VolumeDriver.* requests and responses, wire-exact (PascalCase as dockerd sends them).
 import { z } from "zod";
+import { VOLUME_NAME_REGEXP } from "../../machines/volume_machine.ts";
+import { OptionalStringMap } from "../../machines/wire_map.ts";
 
-/** Docker's volume name rule, plus a length a directory name can hold. */
-export const VOLUME_NAME_REGEXP = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+/** Docker's volume name rule (kept with the machine), plus a length a directory name can hold. */
+export { VOLUME_NAME_REGEXP };
 const VOLUME_NAME_MAX = 255;
 
 export const VolumeName = z
@@ -13,7 +15,7 @@ export const VolumeName = z
 // Go marks Opts omitempty and sends null when the user gave none: absent and null are the same.
 export const CreateRequest = z.object({
   Name: VolumeName,
-  Opts: z.record(z.string(), z.string()).nullish().transform((opts) => opts ?? {}),
+  Opts: OptionalStringMap,
 });
 export type CreateRequest = z.infer<typeof CreateRequest>;
 

@@ -13,6 +13,7 @@ import { createVolumeEffects } from "../../src/engine/volume_effects.ts";
 import { createMemoryStore } from "../../src/log/memory_store.ts";
 import type { EventStore, LogRecord } from "../../src/log/store.ts";
 import { createRecordingBackend } from "../helpers/recording_backend.ts";
+import { assertSameData } from "../helpers/same_json.ts";
 
 function setupEngine(records: LogRecord[] = []) {
   const store = createMemoryStore(records);
@@ -45,7 +46,7 @@ Deno.test("engine logs intent then outcome around one backend effect", async () 
   assert.equal(snapshot.value, "unmounted");
   assert.equal(context(snapshot).mountpoint, "/fake/db/_data");
   assert.deepEqual(calls, [{ op: "create", name: "db" }]);
-  assert.deepEqual(store.all.map(({ seq, at, type, data }) => ({ seq, at, type, data })), [
+  assertSameData(store.all.map(({ seq, at, type, data }) => ({ seq, at, type, data })), [
     { seq: 1, at: 1001, type: "volume.create", data: { opts: { mode: "0700" } } },
     { seq: 2, at: 1002, type: "effect.succeeded", data: { mountpoint: "/fake/db/_data" } },
   ]);
@@ -183,7 +184,7 @@ Deno.test("engine creates a fresh volume under the name of a removed one", async
   await engine.dispatch("volume/db", { type: "volume.remove" });
   await assert.rejects(() => engine.read("volume/db"), NotFoundError);
   const fresh = await engine.dispatch("volume/db", { type: "volume.create", opts: {} });
-  assert.deepEqual(context(fresh).opts, {});
+  assertSameData(context(fresh).opts, {});
 });
 
 Deno.test("engine answers unavailable when the log cannot append", async () => {

@@ -86,6 +86,38 @@ Deno.test("every kind is written to a snapshot and restored to what replay gives
   assert.equal(lowestFree(pool, 0xc6120001, 0xc612fffe), 0xc6120107); // 198.18.1.7
 });
 
+Deno.test("a sealed snapshot whose contexts are forged is refused, kind by kind", async () => {
+  await using dir = await tempDir();
+  const log = records();
+  const { path } = await saveSnapshot(dir.path, log.length, [...replay(log)], 1);
+  const { header, entries } = await readSnapshot(path);
+  const forge = (id: string, change: (context: Record<string, unknown>) => void) =>
+    entries.map((entry) => {
+      if (entry.id !== id) return entry;
+      const context = structuredClone(entry.context) as Record<string, unknown>;
+      change(context);
+      return { ...entry, context };
+    });
+  const network = `network/${"n".repeat(64)}`;
+  const endpoint = `endpoint/${"e".repeat(64)}`;
+  const forgeries = [
+    forge("volume/a", (c) => c.name = "../etc"),
+    forge("volume/a", (c) => c.name = "b"),
+    forge("volume/a", (c) => c.mounts = { m1: 1 }),
+    forge("volume/a", (c) => c.mounts = [["m1", -3]]),
+    forge("volume/a", (c) => c.extra = true),
+    forge("pool/198.18.0.0/16", (c) => c.addresses = [["not an address", "endpoint"]]),
+    forge("pool/198.18.0.0/16", (c) => c.options = { a: 1 }),
+    forge(network, (c) => c.mtu = "1500"),
+    forge(endpoint, (c) => c.plumbed = "yes"),
+    forge(endpoint, (c) => delete c.sandboxKey),
+  ];
+  for (const [index, forged] of forgeries.entries()) {
+    await assert.rejects(restoreSnapshot(header, forged), `forgery ${index} was believed`);
+  }
+  assert.equal((await restoreSnapshot(header, entries)).size, 5, "the true file restores");
+});
+
 Deno.test("a restored actor goes on exactly as the replayed one", async () => {
   await using dir = await tempDir();
   const log = records();
