@@ -38,6 +38,7 @@ import { createMetrics } from "./transport/admin/metrics.ts";
 import { type AdminServer, serveAdmin } from "./transport/admin/server.ts";
 import { ipamRoutes } from "./transport/docker/ipam.ts";
 import { networkRoutes } from "./transport/docker/network.ts";
+import type { HttpLimits } from "./transport/_http1.ts";
 import { servePlugin } from "./transport/docker/server.ts";
 import { volumeRoutes } from "./transport/docker/volume.ts";
 
@@ -68,6 +69,8 @@ export type StartOptions = {
   poolPrefix?: number;
   /** Start a new log segment past this size (default 64 MiB; tests make it small). */
   segmentBytes?: number;
+  /** Caps on the plugin socket's connections, sizes and time (defaultLimits() when absent). */
+  pluginLimits?: Partial<HttpLimits>;
   /** When to take snapshots and how many to keep (DEFAULT_CHECKPOINT_POLICY when absent). */
   checkpoints?: CheckpointPolicy;
   /** Diagnostics: warnings (torn record cut, drift repaired) and internal errors. */
@@ -186,6 +189,7 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
       },
       report: options.report,
       onCall: metrics.call,
+      ...(options.pluginLimits ? { limits: options.pluginLimits } : {}),
     });
     admin?.ready({ engine, lastSeq: store.lastSeq, logBytes: () => store.stats().bytes });
     // The start counts as a busy spell: what it read and dropped is given back at the first lull

@@ -5,7 +5,9 @@ import { HistoryCompactedError } from "../engine/snapshots.ts";
 import { LogDamagedError } from "../log/file_store.ts";
 import { StateDirLockedError } from "../log/lock.ts";
 import { startBerth } from "../start_berth.ts";
+import type { HttpLimits } from "../transport/_http1.ts";
 import { SocketInUseError } from "../transport/_unix_socket.ts";
+import { defaultLimits } from "../transport/docker/server.ts";
 import {
   type AdminAddress,
   AdminAddressError,
@@ -62,6 +64,19 @@ Options:
                      segments and snapshots are deleted. Time travel reaches back to the oldest
                      kept snapshot; a damaged one falls back to the one before it.
                      \`berth compact\` does it on demand.
+  --max-connections N  plugin socket connections served at once; one more  [env BERTH_MAX_CONNECTIONS]
+                     is answered 503 and closed (default: the open-file limit less 256, at most
+                     16384: ${defaultLimits().maxConnections} here; Deno raises its soft limit to the hard one)
+  --max-body BYTES   a larger request body is refused with 413 unread      [env BERTH_MAX_BODY]
+                     (default: ${defaultLimits().maxBodyBytes})
+  --request-timeout S  a request must arrive whole within S seconds of its  [env BERTH_REQUEST_TIMEOUT]
+                     first byte, else the connection is closed (default: ${
+  defaultLimits().requestTimeoutMs / 1000
+})
+  --idle-timeout S   a kept-alive connection with no request for S seconds  [env BERTH_IDLE_TIMEOUT]
+                     is closed (default: ${
+  defaultLimits().idleTimeoutMs / 1000
+}; dockerd drops its own after 30)
   -h, --help         show this help
 
 Stops cleanly on SIGINT or SIGTERM: calls in flight finish, the log is synced, the sockets removed.
@@ -77,6 +92,7 @@ type ServeConfig = {
   poolPrefix: number;
   repairOrphans: boolean;
   checkpoints: CheckpointPolicy;
+  pluginLimits: HttpLimits;
 };
 
 function setting(flag: string | undefined, env: string, fallback: string): string {
@@ -103,6 +119,10 @@ function parseServe(args: string[]): ServeConfig {
     "snapshot-every": { type: "string" },
     "snapshot-mib": { type: "string" },
     "keep-snapshots": { type: "string" },
+    "max-connections": { type: "string" },
+    "max-body": { type: "string" },
+    "request-timeout": { type: "string" },
+    "idle-timeout": { type: "string" },
   });
   const name = setting(values.name, "BERTH_NAME", "berth");
   if (!PLUGIN_NAME_REGEXP.test(name)) {
@@ -151,10 +171,23 @@ function parseServe(args: string[]): ServeConfig {
       1,
     ),
   };
+  const limits = defaultLimits();
+  const whole = (flag: string, env: string, fallback: number, min: number) =>
+    wholeSetting(setting(values[flag as "max-body"], env, `${fallback}`), `--${flag}`, min);
+  const pluginLimits: HttpLimits = {
+    ...limits,
+    maxConnections: whole("max-connections", "BERTH_MAX_CONNECTIONS", limits.maxConnections, 1),
+    maxBodyBytes: whole("max-body", "BERTH_MAX_BODY", limits.maxBodyBytes, 1024),
+    requestTimeoutMs: 1000 *
+      whole("request-timeout", "BERTH_REQUEST_TIMEOUT", limits.requestTimeoutMs / 1000, 1),
+    idleTimeoutMs: 1000 *
+      whole("idle-timeout", "BERTH_IDLE_TIMEOUT", limits.idleTimeoutMs / 1000, 1),
+  };
   return {
     name,
     socket,
     checkpoints,
+    pluginLimits,
     stateDir,
     admin,
     poolRange,
@@ -183,6 +216,7 @@ async function serve(config: ServeConfig): Promise<number> {
       repairOrphans: config.repairOrphans,
       poolPrefix: config.poolPrefix,
       checkpoints: config.checkpoints,
+      pluginLimits: config.pluginLimits,
       warn: (message) => diagnose("WARN", message),
       report: (message) => diagnose("ERROR", message),
       onAdmin: (admin) => diagnose("INFO", `admin on ${describeAdminAddress(admin.address)}`),

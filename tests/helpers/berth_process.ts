@@ -23,14 +23,23 @@ export type BerthProcess = {
 
 /**
  * Starts `main.ts` with `args`; disposing SIGKILLs it if still running. With `netns` it runs as
- * `<ip> netns exec <netns> deno run …`: ip execs, so the child's pid is still deno's own.
+ * `<ip> netns exec <netns> deno run …`: ip execs, so the child's pid is still deno's own. With
+ * `openFiles`, `prlimit` (which execs too) sets the open-file limit, soft and hard.
  */
 export function spawnBerth(
   args: string[],
   env: Record<string, string> = {},
-  options: { netns?: string; ip?: string } = {},
+  options: { netns?: string; ip?: string; openFiles?: number } = {},
 ): BerthProcess {
-  const deno = [Deno.execPath(), "run", "--allow-all", MAIN, ...args];
+  const limit = options.openFiles;
+  const deno = [
+    ...(limit === undefined ? [] : ["prlimit", `--nofile=${limit}:${limit}`, "--"]),
+    Deno.execPath(),
+    "run",
+    "--allow-all",
+    MAIN,
+    ...args,
+  ];
   const [command, ...commandArgs] = options.netns === undefined
     ? deno
     : [options.ip ?? "ip", "netns", "exec", options.netns, ...deno];

@@ -24,6 +24,8 @@ export type PluginClient = {
    * whole reply. A string body is sent as is, `undefined` as nothing, anything else as JSON + "\n".
    */
   call(method: string, body: unknown): Promise<PluginReply>;
+  /** True once the server said `Connection: close` or this side closed it. */
+  readonly closed: boolean;
   close(): void;
 } & Disposable;
 
@@ -121,6 +123,9 @@ export async function connectPlugin(path: string): Promise<PluginClient> {
   }
 
   return {
+    get closed() {
+      return serverClosed || released;
+    },
     async call(method, body) {
       if (busy) throw new Error("One request at a time per connection (no pipelining)");
       if (serverClosed || released) throw new Error("This connection is closed");

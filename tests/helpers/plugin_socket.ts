@@ -22,7 +22,8 @@ export function pluginClient(socket: string): { call: Call } & Disposable {
     all.add(connection);
     try {
       const reply = await connection.call(`/${method}`, body);
-      idle.push(connection);
+      if (connection.closed) all.delete(connection);
+      else idle.push(connection);
       return reply;
     } catch (error) {
       connection.close();

@@ -2,7 +2,9 @@
 // handler and maps the outcome; anything else is a 404.
 import type { z } from "zod";
 import { InvalidRequestError } from "../../engine/errors.ts";
+import { quoted } from "../../../machines/wire_map.ts";
 import { wantsErrorKey } from "../../protocol/docker_plugin.ts";
+import type { HttpReply, HttpRequest } from "../_http1.ts";
 import { reply, replyError, replyFor } from "./respond.ts";
 
 /** A route: takes the decoded JSON body (`{}` when empty), returns the reply body. */
@@ -18,13 +20,26 @@ export type RouteOptions = {
   onCall?: (method: string, status: number, seconds: number) => void;
 };
 
-/** Parses `body` with `schema` or throws InvalidRequestError naming every bad field. */
+/** How many problems an invalid-request reply names before "and N more". */
+const ISSUES_SHOWN = 3;
+
+/**
+ * Parses `body` with `schema` or throws InvalidRequestError naming the first few bad fields and
+ * how many more there are: a reply never grows with the request (keys are cut to 64 characters).
+ */
 export function parse<T>(schema: z.ZodType<T>, body: unknown, method: string): T {
   const result = schema.safeParse(body);
   if (result.success) return result.data;
-  const detail = result.error.issues
-    .map((issue) => (issue.path.length ? `${issue.path.join(".")}: ` : "") + issue.message)
-    .join("; ");
+  const { issues } = result.error;
+  const shown = issues.slice(0, ISSUES_SHOWN).map((issue) => {
+    const path = issue.path.map((key) => {
+      const text = String(key);
+      return /^[A-Za-z0-9_]{1,64}$/.test(text) ? text : quoted(text);
+    });
+    return (path.length ? `${path.join(".")}: ` : "") + issue.message;
+  });
+  const more = issues.length - shown.length;
+  const detail = shown.join("; ") + (more > 0 ? `; and ${more} more` : "");
   throw new InvalidRequestError(`Invalid ${method} request: ${detail}`);
 }
 
@@ -32,27 +47,26 @@ export function parse<T>(schema: z.ZodType<T>, body: unknown, method: string): T
 export function createRouter(routes: Routes, options: RouteOptions) {
   const { onCall } = options;
   if (!onCall) return answer;
-  return async function timed(request: Request): Promise<Response> {
+  return async function timed(request: HttpRequest): Promise<HttpReply> {
     const start = performance.now();
     const response = await answer(request);
-    const path = pathOf(request.url);
-    const method = Object.hasOwn(routes, path) ? path.slice(1) : "unknown";
+    const method = Object.hasOwn(routes, request.path) ? request.path.slice(1) : "unknown";
     onCall(method, response.status, (performance.now() - start) / 1e3);
     return response;
   };
 
-  async function answer(request: Request): Promise<Response> {
-    const path = pathOf(request.url);
+  async function answer(request: HttpRequest): Promise<HttpReply> {
+    const { path } = request;
     const handler = Object.hasOwn(routes, path) ? routes[path] : undefined;
     const withError = wantsErrorKey(path);
     if (!handler || request.method !== "POST") {
-      return replyError(404, `Unknown method ${request.method} ${path}`, withError);
+      const shown = (text: string) => text.length > 64 ? quoted(text) : text;
+      return replyError(404, `Unknown method ${shown(request.method)} ${shown(path)}`, withError);
     }
-    const text = await request.text();
     let body: unknown = {};
-    if (text.trim() !== "") {
+    if (request.body.trim() !== "") {
       try {
-        body = JSON.parse(text);
+        body = JSON.parse(request.body);
       } catch {
         return replyError(400, `Invalid ${path.slice(1)} request: body is not JSON`, withError);
       }
@@ -63,12 +77,4 @@ export function createRouter(routes: Routes, options: RouteOptions) {
       return replyFor(error, options.report, withError);
     }
   }
-}
-
-/** The path of a request URL; cheaper than `new URL` for dockerd's `http+unix://…/Method`. */
-function pathOf(url: string): string {
-  const start = url.indexOf("/", url.indexOf("//") + 2);
-  if (start === -1) return "/";
-  const query = url.indexOf("?", start);
-  return query === -1 ? url.slice(start) : url.slice(start, query);
 }

@@ -1,14 +1,23 @@
-// The plugin socket: Deno.serve on a unix socket under /run/docker/plugins/.
+// The plugin socket: Berth's own HTTP/1.1 server (_http1.ts) on a unix socket under
+// /run/docker/plugins/, with caps on connections, sizes and time that Deno.serve does not offer.
 // A stale socket file left by a crash is replaced; a live one (another process) is not.
 import { dirname } from "node:path";
-import { PLUGIN_INTERFACES } from "../../protocol/docker_plugin.ts";
+import {
+  PLUGIN_CONTENT_TYPE,
+  PLUGIN_INTERFACES,
+  wantsErrorKey,
+} from "../../protocol/docker_plugin.ts";
+import { type HttpLimits, serveHttp1 } from "../_http1.ts";
 import { clearStaleSocket, SocketInUseError } from "../_unix_socket.ts";
+import { replyError } from "./respond.ts";
 import { createRouter, type Routes } from "./routes.ts";
 
 export { SocketInUseError };
 
 export type PluginServer = {
   path: string;
+  /** Connections open now, and those refused because the cap was reached. */
+  connections(): { open: number; refused: number };
   /** Stops accepting, lets requests in flight finish, removes the socket file. */
   shutdown(): Promise<void>;
 };
@@ -19,7 +28,36 @@ export type ServeOptions = {
   report: (message: string) => void;
   /** Hears every answered call (metrics); see RouteOptions. */
   onCall?: (method: string, status: number, seconds: number) => void;
+  /** Overrides of DEFAULT_LIMITS. */
+  limits?: Partial<HttpLimits>;
 };
+
+/** Files Berth keeps for itself beyond its connections: log, snapshots, `ip`, admin clients. */
+const RESERVED_FILES = 256;
+
+/** The soft limit on open files (Deno raises it to the hard limit at start); 1024 if unknown. */
+export function openFileLimit(): number {
+  try {
+    const line = Deno.readTextFileSync("/proc/self/limits").split("\n")
+      .find((text) => text.startsWith("Max open files"));
+    const soft = Number(line?.split(/\s{2,}/)[1]);
+    return Number.isInteger(soft) && soft > 0 ? soft : 1024;
+  } catch {
+    return 1024;
+  }
+}
+
+/** Limits unless the operator says otherwise. dockerd keeps up to 6 idle connections a plugin. */
+export function defaultLimits(): HttpLimits {
+  return {
+    maxConnections: Math.max(16, Math.min(16_384, openFileLimit() - RESERVED_FILES)),
+    maxHeadBytes: 16 * 1024,
+    maxBodyBytes: 1024 * 1024,
+    // dockerd drops an idle connection after 30 s; a longer wait never cuts one it still uses.
+    idleTimeoutMs: 120_000,
+    requestTimeoutMs: 10_000,
+  };
+}
 
 /** Starts answering dockerd on `options.path`; resolves once the socket accepts connections. */
 export async function servePlugin(options: ServeOptions): Promise<PluginServer> {
@@ -31,23 +69,23 @@ export async function servePlugin(options: ServeOptions): Promise<PluginServer> 
     Implements: PLUGIN_INTERFACES.filter((name) => paths.some((p) => p.startsWith(`/${name}.`))),
   };
   const routes: Routes = { "/Plugin.Activate": () => activate, ...options.routes };
-  const route = createRouter(routes, {
+  const handle = createRouter(routes, {
     report,
     ...(options.onCall === undefined ? {} : { onCall: options.onCall }),
   });
-  const listening = Promise.withResolvers<void>();
-  const server = Deno.serve({
-    path,
-    onListen: () => listening.resolve(),
-    onError: (error) => {
-      report(error instanceof Error ? (error.stack ?? error.message) : String(error));
-      return new Response(JSON.stringify({ Err: "Internal error in Berth" }), { status: 500 });
-    },
-  }, route);
-  await listening.promise;
+  const listener = Deno.listen({ transport: "unix", path });
   await Deno.chmod(path, 0o660);
+  const server = serveHttp1(listener, {
+    limits: { ...defaultLimits(), ...options.limits },
+    contentType: PLUGIN_CONTENT_TYPE,
+    handle,
+    refusal: (status, message, requestPath) =>
+      replyError(status, message, wantsErrorKey(requestPath)),
+    report,
+  });
   return {
     path,
+    connections: () => ({ open: server.connections, refused: server.refusedConnections }),
     async shutdown() {
       await server.shutdown();
       await Deno.remove(path).catch(() => {});
