@@ -63,6 +63,8 @@ export type StartOptions = {
   repairOrphans?: boolean;
   /** Run `ip` in this network namespace (tests); the host's by default. */
   netns?: string;
+  /** The `ip` to run (tests put a wrapper here); `ip` from PATH by default. */
+  ip?: string;
   /** Where IPAM picks pools when none is asked for, and their size (default 198.18.0.0/15, /24). */
   poolRange?: Cidr;
   poolPrefix?: number;
@@ -129,6 +131,7 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
     const plumbing = createIpPlumbing({
       owner,
       ...(options.netns === undefined ? {} : { netns: options.netns }),
+      ...(options.ip === undefined ? {} : { ip: options.ip }),
     });
     const links = sharedLinkSurvey(plumbing);
     const effects = {

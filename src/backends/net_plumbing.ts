@@ -14,8 +14,17 @@ const HEX_ID_REGEXP = /^[0-9a-f]{11,64}$/;
 // netns, so a stray "eth0" or "lo" must never get as far as `ip link del`.
 const BERTH_NAME_REGEXP = /^bth[0-9a-z]{1,12}$/;
 const LINK_NAME_REGEXP = /^[0-9A-Za-z][0-9A-Za-z_.-]{0,14}$/;
-// iproute2 6.x says `Cannot find device "x"` (del, set) or `Device "x" does not exist.` (show).
-const MISSING_LINK_REGEXP = /Cannot find device|Device "[^"]*" does not exist/;
+// iproute2 6.x says `Cannot find device "x"` (del, set) or `Device "x" does not exist.` (show)
+// when the name is unknown, and the kernel's "No such device" when the link vanished between ip
+// looking its name up and asking for the change: the same fact, a link that is not there.
+const MISSING_LINK_REGEXP =
+  /Cannot find device|Device "[^"]*" does not exist|RTNETLINK answers: No such device/;
+// How often a create starts over when a link it works on vanishes under it (someone deleting it
+// at that moment); more than twice in a row is not a race any more.
+const CREATE_ATTEMPTS = 3;
+
+/** An `ip` command failed because the link it named vanished: the caller may start over. */
+class LinkVanishedError extends BackendError {}
 
 function idPart(id: string): string {
   if (!HEX_ID_REGEXP.test(id)) {
@@ -108,8 +117,22 @@ export function createIpPlumbing(
     }
     if (out.success) return new TextDecoder().decode(out.stdout);
     const stderr = new TextDecoder().decode(out.stderr).trim();
-    if (missingOk && MISSING_LINK_REGEXP.test(stderr)) return null;
-    throw new BackendError(`${binary} ${full.join(" ")}: ${stderr || `exit code ${out.code}`}`);
+    const missing = MISSING_LINK_REGEXP.test(stderr);
+    if (missingOk && missing) return null;
+    const message = `${binary} ${full.join(" ")}: ${stderr || `exit code ${out.code}`}`;
+    throw missing ? new LinkVanishedError(message) : new BackendError(message);
+  }
+
+  // A create is a few commands on links found a moment before; one that vanished in between
+  // (deleted by hand, or its peer's namespace gone) sends the create back to its first look.
+  async function startingOver(work: () => Promise<void>): Promise<void> {
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await work();
+      } catch (error) {
+        if (!(error instanceof LinkVanishedError) || attempt === CREATE_ATTEMPTS) throw error;
+      }
+    }
   }
 
   async function links(args: string[]): Promise<IpLink[]> {
@@ -150,26 +173,54 @@ export function createIpPlumbing(
       (host.link === peer || (host.link == null && host.link_netnsid !== undefined));
   }
 
+  async function makeBridge(name: string, mtu?: number, address?: string): Promise<void> {
+    const existing = await find(name);
+    if (existing !== null && kindOf(existing) !== "bridge") {
+      throw new BackendError(
+        `Cannot create bridge "${name}": a ${kindOf(existing) || "device"} link has that name`,
+      );
+    }
+    const mtuArgs = mtu === undefined ? [] : ["mtu", String(mtu)];
+    if (existing === null) await run(["link", "add", "name", name, ...mtuArgs, "type", "bridge"]);
+    else if (mtu !== undefined && existing.mtu !== mtu) {
+      await run(["link", "set", "dev", name, ...mtuArgs]);
+    }
+    // `replace` succeeds when the address is already there, where `add` says "File exists".
+    if (address !== undefined) await run(["addr", "replace", address, "dev", name]);
+    await tag(name, existing);
+    if (existing === null || !existing.flags.includes("UP")) {
+      await run(["link", "set", "dev", name, "up"]);
+    }
+  }
+
+  async function makeVeth(host: string, peer: string, bridge: string, mtu?: number) {
+    const mtuArgs = mtu === undefined ? [] : ["mtu", String(mtu)];
+    let existing = await find(host);
+    if (!pairIsWhole(existing, peer)) {
+      // Both names are Berth's and derived from this endpoint's id: whatever holds them is a
+      // leftover of this same endpoint, safe to delete before starting over.
+      if (existing !== null) await remove(host);
+      await remove(peer);
+      // One command, so a missing bridge fails before anything exists: no half pair behind.
+      const add = ["link", "add", "name", host, ...mtuArgs, "master", bridge, "up"];
+      await run([...add, "type", "veth", "peer", "name", peer, ...mtuArgs]);
+      existing = await find(host);
+      if (existing === null) {
+        throw new LinkVanishedError(`Cannot find veth "${host}" after creating it`);
+      }
+    }
+    const wrongMtu = mtu !== undefined && existing.mtu !== mtu;
+    if (existing.master !== bridge || !existing.flags.includes("UP") || wrongMtu) {
+      await run(["link", "set", "dev", host, ...mtuArgs, "master", bridge, "up"]);
+    }
+    if (wrongMtu && existing.link === peer) await run(["link", "set", "dev", peer, ...mtuArgs]);
+    await tag(host, existing);
+  }
+
   return {
-    async createBridge(name, { mtu, address }) {
+    createBridge(name, { mtu, address }) {
       checkName(name, true);
-      const existing = await find(name);
-      if (existing !== null && kindOf(existing) !== "bridge") {
-        throw new BackendError(
-          `Cannot create bridge "${name}": a ${kindOf(existing) || "device"} link has that name`,
-        );
-      }
-      const mtuArgs = mtu === undefined ? [] : ["mtu", String(mtu)];
-      if (existing === null) await run(["link", "add", "name", name, ...mtuArgs, "type", "bridge"]);
-      else if (mtu !== undefined && existing.mtu !== mtu) {
-        await run(["link", "set", "dev", name, ...mtuArgs]);
-      }
-      // `replace` succeeds when the address is already there, where `add` says "File exists".
-      if (address !== undefined) await run(["addr", "replace", address, "dev", name]);
-      await tag(name, existing);
-      if (existing === null || !existing.flags.includes("UP")) {
-        await run(["link", "set", "dev", name, "up"]);
-      }
+      return startingOver(() => makeBridge(name, mtu, address));
     },
 
     async deleteBridge(name) {
@@ -177,29 +228,9 @@ export function createIpPlumbing(
       await remove(name);
     },
 
-    async createVeth(host, peer, { bridge, mtu }) {
+    createVeth(host, peer, { bridge, mtu }) {
       for (const name of [host, peer, bridge]) checkName(name, true);
-      const mtuArgs = mtu === undefined ? [] : ["mtu", String(mtu)];
-      let existing = await find(host);
-      if (!pairIsWhole(existing, peer)) {
-        // Both names are Berth's and derived from this endpoint's id: whatever holds them is a
-        // leftover of this same endpoint, safe to delete before starting over.
-        if (existing !== null) await remove(host);
-        await remove(peer);
-        // One command, so a missing bridge fails before anything exists: no half pair behind.
-        const add = ["link", "add", "name", host, ...mtuArgs, "master", bridge, "up"];
-        await run([...add, "type", "veth", "peer", "name", peer, ...mtuArgs]);
-        existing = await find(host);
-        if (existing === null) {
-          throw new BackendError(`Cannot find veth "${host}" after creating it`);
-        }
-      }
-      const wrongMtu = mtu !== undefined && existing.mtu !== mtu;
-      if (existing.master !== bridge || !existing.flags.includes("UP") || wrongMtu) {
-        await run(["link", "set", "dev", host, ...mtuArgs, "master", bridge, "up"]);
-      }
-      if (wrongMtu && existing.link === peer) await run(["link", "set", "dev", peer, ...mtuArgs]);
-      await tag(host, existing);
+      return startingOver(() => makeVeth(host, peer, bridge, mtu));
     },
 
     async deleteVeth(host) {

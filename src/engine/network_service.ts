@@ -3,7 +3,7 @@
 import { z } from "zod";
 import type { NetworkContext } from "../../machines/network_machine.ts";
 import type { Engine } from "./engine.ts";
-import { InvalidRequestError, NotFoundError } from "./errors.ts";
+import { EffectFailedError, InvalidRequestError, NotFoundError } from "./errors.ts";
 
 const BRIDGE_NAME_REGEXP = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,14}$/;
 
@@ -62,11 +62,14 @@ export function createNetworkService(engine: Engine, names: LinkNames): NetworkS
   // dockerd sends DeleteNetwork only once it has no endpoint left on the network, so an endpoint
   // Berth still has lost its Leave or DeleteEndpoint while Berth was down (dockerd gives up after
   // 15 s). Its peer is then back here, or was never made: remove it, or the bridge leaks forever.
-  // One whose peer is still inside a container is really in use: that one refuses the delete.
+  // One whose pair is whole with its peer inside a container is really in use: that one refuses
+  // the delete. The peer is looked for first: a pair that vanishes while we look (a missing link
+  // is missing, however `ip` words it) then has no host end either, and is no one's.
   async function dropAbandoned(networkId: string) {
     for (const [id, snapshot] of endpointsOf(networkId)) {
-      const { peer, plumbed } = snapshot.context;
-      if (plumbed && !await names.exists(peer)) continue;
+      const { host, peer, plumbed } = snapshot.context;
+      const look = (name: string) => linkIsHere(names, name, networkId);
+      if (plumbed && !await look(peer) && await look(host)) continue;
       await ignoreNotFound(engine.dispatch(id, { type: "endpoint.delete" }));
     }
   }
@@ -144,6 +147,19 @@ function checkOptions(id: string, options: Record<string, string>) {
   throw new InvalidRequestError(
     `Cannot create network "${id}": option "${issue.path.join(".")}" ${issue.message}`,
   );
+}
+
+/** `names.exists`, with a failed look told as the network's delete failing, in one line. */
+async function linkIsHere(names: LinkNames, name: string, networkId: string): Promise<boolean> {
+  try {
+    return await names.exists(name);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new EffectFailedError(
+      `Cannot delete network "${short(networkId)}": cannot look for link "${name}": ${reason}`,
+      { cause: error },
+    );
+  }
 }
 
 async function ignoreNotFound(work: Promise<unknown>) {
