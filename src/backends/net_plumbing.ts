@@ -54,6 +54,13 @@ export type LinkInfo = {
   owner: string | null;
 };
 
+/** A link as reconcile compares it with what the log says it should be. */
+export type LinkState = LinkInfo & {
+  mtu: number;
+  /** Its IPv4 addresses, in CIDR form ("198.18.7.1/24"). */
+  addresses: string[];
+};
+
 /** Bridges and veth pairs in one network namespace; every method is idempotent. */
 export interface NetPlumbing {
   /** Makes (or reuses) bridge `name`, with `mtu` and `address` (CIDR) when given, and up. */
@@ -65,8 +72,8 @@ export interface NetPlumbing {
   /** Deletes the pair through its host end, wherever the peer is; a missing pair is fine. */
   deleteVeth(host: string): Promise<void>;
   linkExists(name: string): Promise<boolean>;
-  /** The name of every link in the namespace, from one `ip -json link` call. */
-  linkNames(): Promise<Set<string>>;
+  /** Every link in the namespace by name, with its addresses, from one `ip -json addr` call. */
+  linkStates(): Promise<Map<string, LinkState>>;
   /** Links whose names start with `prefix`. */
   listLinks(prefix: string): Promise<LinkInfo[]>;
 }
@@ -82,11 +89,27 @@ const IpLink = z.object({
   link_netnsid: z.number().optional(),
   linkinfo: z.object({ info_kind: z.string().optional() }).optional(),
   ifalias: z.string().optional(),
+  // Only in `ip addr show` output.
+  addr_info: z.array(z.object({
+    family: z.string().optional(),
+    local: z.string().optional(),
+    prefixlen: z.number().optional(),
+  })).optional(),
 });
 type IpLink = z.infer<typeof IpLink>;
 
 function kindOf(link: IpLink): string {
   return link.linkinfo?.info_kind ?? "";
+}
+
+function infoOf(link: IpLink): LinkInfo {
+  return {
+    name: link.ifname,
+    kind: kindOf(link),
+    master: link.master ?? null,
+    up: link.flags.includes("UP"),
+    owner: link.ifalias ?? null,
+  };
 }
 
 function checkName(name: string, berthOnly: boolean): void {
@@ -135,8 +158,8 @@ export function createIpPlumbing(
     }
   }
 
-  async function links(args: string[]): Promise<IpLink[]> {
-    const stdout = await run(["-json", "-details", "link", "show", ...args], true);
+  async function links(args: string[], object = "link"): Promise<IpLink[]> {
+    const stdout = await run(["-json", "-details", object, "show", ...args], true);
     if (stdout === null) return [];
     let json: unknown;
     try {
@@ -243,20 +266,21 @@ export function createIpPlumbing(
       return (await find(name)) !== null;
     },
 
-    async linkNames() {
-      return new Set((await links([])).map((link) => link.ifname));
+    async linkStates() {
+      const states = new Map<string, LinkState>();
+      for (const link of await links([], "addr")) {
+        const addresses = (link.addr_info ?? [])
+          .filter((addr) => addr.family === "inet" && addr.local !== undefined)
+          .map((addr) => `${addr.local}/${addr.prefixlen}`);
+        states.set(link.ifname, { ...infoOf(link), mtu: link.mtu, addresses });
+      }
+      return states;
     },
 
     async listLinks(namePrefix) {
       return (await links([]))
         .filter((link) => link.ifname.startsWith(namePrefix))
-        .map((link) => ({
-          name: link.ifname,
-          kind: kindOf(link),
-          master: link.master ?? null,
-          up: link.flags.includes("UP"),
-          owner: link.ifalias ?? null,
-        }));
+        .map(infoOf);
     },
   };
 }
