@@ -4,12 +4,8 @@ import { join, resolve } from "node:path";
 import { collectWhenIdle } from "./_collect_garbage.ts";
 import { createLocalDirBackend } from "./backends/local_dir.ts";
 import { type Cidr, DEFAULT_POOL_PREFIX, DEFAULT_POOL_RANGE, parseCidr } from "./backends/ipam.ts";
-import {
-  bridgeName,
-  createIpPlumbing,
-  type NetPlumbing,
-  vethNames,
-} from "./backends/net_plumbing.ts";
+import { bridgeNames, vethNameChoices } from "./backends/link_names.ts";
+import { createIpPlumbing, type NetPlumbing } from "./backends/net_plumbing.ts";
 import {
   type CheckpointPolicy,
   createCheckpointer,
@@ -171,8 +167,8 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
     metrics.start.reconcileSeconds = (performance.now() - reconcileStart) / 1e3;
 
     const networks = createNetworkService(engine, {
-      bridgeName,
-      vethNames,
+      bridgeNames,
+      vethNameChoices,
       exists: (name) => plumbing.linkExists(name),
     });
     const ipam = createIpamService(

@@ -48,8 +48,14 @@ export function createNetworkEffects(
       switch (String(snapshot.value)) {
         // Never answered (effect.succeeded is logged before the reply): undo it. dockerd either
         // resends CreateNetwork, which starts over, or gave up and will never delete it.
+        // An untagged bridge is ours when Berth chose the name (it passes over names in use):
+        // the crash came between making it and tagging it. A name from `-o bridge=` may be
+        // someone else's bridge that the create was about to refuse.
         case "creating":
-          if (present) await plumbing.deleteBridge(bridge);
+          if (present) {
+            const named = Object.hasOwn(snapshot.context.options, "bridge");
+            await plumbing.deleteBridge(bridge, { orUntagged: !named });
+          }
           return [failed(`${INTERRUPTED} before the bridge was answered`)];
         case "repairing":
           return present ? [{ type: "effect.succeeded" }] : [failed(`bridge ${bridge} missing`)];
