@@ -102,6 +102,12 @@ Deno.test({
         assert.match(log, new RegExp(`"actor":"endpoint/${id}","type":"endpoint\\.veth\\.lost"`));
       }
       assert.deepEqual(berth.problems().filter((line) => !line.startsWith("reconciled")), []);
+      // The log says what was wrong, e.g. that the veth was on no bridge.
+      assert.ok(
+        log.includes(
+          `"reason":"veth ${veths[1]!.host} is on no bridge, not ${bridge}, at MTU 1300, not 1400"`,
+        ),
+      );
     }
 
     // The bridge is there but lost its address and is down: reconcile repairs that too.
