@@ -4,12 +4,8 @@ import { join, resolve } from "node:path";
 import { collectWhenIdle } from "./_collect_garbage.ts";
 import { createLocalDirBackend } from "./backends/local_dir.ts";
 import { type Cidr, DEFAULT_POOL_PREFIX, DEFAULT_POOL_RANGE, parseCidr } from "./backends/ipam.ts";
-import {
-  bridgeName,
-  createIpPlumbing,
-  type NetPlumbing,
-  vethNames,
-} from "./backends/net_plumbing.ts";
+import { bridgeNames, vethNameChoices } from "./backends/link_names.ts";
+import { createIpPlumbing, type NetPlumbing } from "./backends/net_plumbing.ts";
 import {
   type CheckpointPolicy,
   createCheckpointer,
@@ -64,6 +60,8 @@ export type StartOptions = {
   repairOrphans?: boolean;
   /** Run `ip` in this network namespace (tests); the host's by default. */
   netns?: string;
+  /** The `ip` to run (tests put a wrapper here); `ip` from PATH by default. */
+  ip?: string;
   /** Where IPAM picks pools when none is asked for, and their size (default 198.18.0.0/15, /24). */
   poolRange?: Cidr;
   poolPrefix?: number;
@@ -132,6 +130,7 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
     const plumbing = createIpPlumbing({
       owner,
       ...(options.netns === undefined ? {} : { netns: options.netns }),
+      ...(options.ip === undefined ? {} : { ip: options.ip }),
     });
     const links = sharedLinkSurvey(plumbing);
     const effects = {
@@ -171,8 +170,8 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
     metrics.start.reconcileSeconds = (performance.now() - reconcileStart) / 1e3;
 
     const networks = createNetworkService(engine, {
-      bridgeName,
-      vethNames,
+      bridgeNames,
+      vethNameChoices,
       exists: (name) => plumbing.linkExists(name),
     });
     const ipam = createIpamService(

@@ -3,37 +3,23 @@
 import { z } from "zod";
 import { BackendError } from "./volume_backend.ts";
 
-/** Every interface Berth creates starts with this, so reconcile can find leftovers by name. */
-export const BERTH_LINK_PREFIX = "bth";
+export { BERTH_LINK_PREFIX, bridgeName, vethNames } from "./link_names.ts";
 
-// 4 + 11 = 15 characters, Linux's IFNAMSIZ - 1. 11 hex chars (44 bits) keep collisions between
-// live networks or endpoints out of reach, and a fixed length keeps names easy to spot.
-const ID_CHARS = 11;
-const HEX_ID_REGEXP = /^[0-9a-f]{11,64}$/;
 // Only names of our own shape reach a mutating command: the process runs as root in the host
 // netns, so a stray "eth0" or "lo" must never get as far as `ip link del`.
 const BERTH_NAME_REGEXP = /^bth[0-9a-z]{1,12}$/;
 const LINK_NAME_REGEXP = /^[0-9A-Za-z][0-9A-Za-z_.-]{0,14}$/;
-// iproute2 6.x says `Cannot find device "x"` (del, set) or `Device "x" does not exist.` (show).
-const MISSING_LINK_REGEXP = /Cannot find device|Device "[^"]*" does not exist/;
+// iproute2 6.x says `Cannot find device "x"` (del, set) or `Device "x" does not exist.` (show)
+// when the name is unknown, and the kernel's "No such device" when the link vanished between ip
+// looking its name up and asking for the change: the same fact, a link that is not there.
+const MISSING_LINK_REGEXP =
+  /Cannot find device|Device "[^"]*" does not exist|RTNETLINK answers: No such device/;
+// How often a create starts over when a link it works on vanishes under it (someone deleting it
+// at that moment); more than twice in a row is not a race any more.
+const CREATE_ATTEMPTS = 3;
 
-function idPart(id: string): string {
-  if (!HEX_ID_REGEXP.test(id)) {
-    throw new Error(`Cannot derive a link name from id "${id}": not a lowercase hex id`);
-  }
-  return id.slice(0, ID_CHARS);
-}
-
-/** The bridge of a network: "bthb" + the first 11 hex chars of its id. */
-export function bridgeName(networkId: string): string {
-  return `${BERTH_LINK_PREFIX}b${idPart(networkId)}`;
-}
-
-/** The veth pair of an endpoint: host end on the bridge, peer handed to libnetwork as SrcName. */
-export function vethNames(endpointId: string): { host: string; peer: string } {
-  const part = idPart(endpointId);
-  return { host: `${BERTH_LINK_PREFIX}h${part}`, peer: `${BERTH_LINK_PREFIX}c${part}` };
-}
+/** An `ip` command failed because the link it named vanished: the caller may start over. */
+class LinkVanishedError extends BackendError {}
 
 /** A link as reconcile sees it; `kind` is "" for links without one (lo, physical NICs). */
 export type LinkInfo = {
@@ -45,19 +31,39 @@ export type LinkInfo = {
   owner: string | null;
 };
 
-/** Bridges and veth pairs in one network namespace; every method is idempotent. */
+/** A link as reconcile compares it with what the log says it should be. */
+export type LinkState = LinkInfo & {
+  mtu: number;
+  /** Its IPv4 addresses, in CIDR form ("198.18.7.1/24"). */
+  addresses: string[];
+};
+
+/**
+ * Bridges and veth pairs in one network namespace; every method is idempotent. With an owner,
+ * Berth uses and deletes only bridges tagged with it (made by this Berth), and never touches a
+ * veth tagged by another owner.
+ */
 export interface NetPlumbing {
-  /** Makes (or reuses) bridge `name`, with `mtu` and `address` (CIDR) when given, and up. */
+  /**
+   * Makes (or reuses its own) bridge `name`, with `mtu` and `address` (CIDR) when given, and up.
+   * Refuses a link of that name that another owner tagged, or that no one tagged.
+   */
   createBridge(name: string, options: { mtu?: number; address?: string }): Promise<void>;
-  /** Deletes bridge `name`; a missing one is fine. */
-  deleteBridge(name: string): Promise<void>;
+  /**
+   * Deletes bridge `name` if this Berth made it (or, with `orUntagged`, if no one tagged it: a
+   * crash between making and tagging it); a missing one is fine, anyone else's is left alone.
+   */
+  deleteBridge(name: string, options?: { orUntagged?: boolean }): Promise<void>;
   /** Makes the pair host/peer here, host end on `bridge` and up; repairs a half-made pair. */
   createVeth(host: string, peer: string, options: { bridge: string; mtu?: number }): Promise<void>;
-  /** Deletes the pair through its host end, wherever the peer is; a missing pair is fine. */
+  /**
+   * Deletes the pair through its host end, wherever the peer is; a missing pair is fine, one
+   * another owner tagged is left alone.
+   */
   deleteVeth(host: string): Promise<void>;
   linkExists(name: string): Promise<boolean>;
-  /** The name of every link in the namespace, from one `ip -json link` call. */
-  linkNames(): Promise<Set<string>>;
+  /** Every link in the namespace by name, with its addresses, from one `ip -json addr` call. */
+  linkStates(): Promise<Map<string, LinkState>>;
   /** Links whose names start with `prefix`. */
   listLinks(prefix: string): Promise<LinkInfo[]>;
 }
@@ -73,11 +79,27 @@ const IpLink = z.object({
   link_netnsid: z.number().optional(),
   linkinfo: z.object({ info_kind: z.string().optional() }).optional(),
   ifalias: z.string().optional(),
+  // Only in `ip addr show` output.
+  addr_info: z.array(z.object({
+    family: z.string().optional(),
+    local: z.string().optional(),
+    prefixlen: z.number().optional(),
+  })).optional(),
 });
 type IpLink = z.infer<typeof IpLink>;
 
 function kindOf(link: IpLink): string {
   return link.linkinfo?.info_kind ?? "";
+}
+
+function infoOf(link: IpLink): LinkInfo {
+  return {
+    name: link.ifname,
+    kind: kindOf(link),
+    master: link.master ?? null,
+    up: link.flags.includes("UP"),
+    owner: link.ifalias ?? null,
+  };
 }
 
 function checkName(name: string, berthOnly: boolean): void {
@@ -108,12 +130,26 @@ export function createIpPlumbing(
     }
     if (out.success) return new TextDecoder().decode(out.stdout);
     const stderr = new TextDecoder().decode(out.stderr).trim();
-    if (missingOk && MISSING_LINK_REGEXP.test(stderr)) return null;
-    throw new BackendError(`${binary} ${full.join(" ")}: ${stderr || `exit code ${out.code}`}`);
+    const missing = MISSING_LINK_REGEXP.test(stderr);
+    if (missingOk && missing) return null;
+    const message = `${binary} ${full.join(" ")}: ${stderr || `exit code ${out.code}`}`;
+    throw missing ? new LinkVanishedError(message) : new BackendError(message);
   }
 
-  async function links(args: string[]): Promise<IpLink[]> {
-    const stdout = await run(["-json", "-details", "link", "show", ...args], true);
+  // A create is a few commands on links found a moment before; one that vanished in between
+  // (deleted by hand, or its peer's namespace gone) sends the create back to its first look.
+  async function startingOver(work: () => Promise<void>): Promise<void> {
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await work();
+      } catch (error) {
+        if (!(error instanceof LinkVanishedError) || attempt === CREATE_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  async function links(args: string[], object = "link"): Promise<IpLink[]> {
+    const stdout = await run(["-json", "-details", object, "show", ...args], true);
     if (stdout === null) return [];
     let json: unknown;
     try {
@@ -150,61 +186,100 @@ export function createIpPlumbing(
       (host.link === peer || (host.link == null && host.link_netnsid !== undefined));
   }
 
+  // Another owner's link is never ours to change or delete, whatever its name.
+  function othersLink(link: IpLink | null): string | null {
+    const tagged = link?.ifalias;
+    return owner === undefined || tagged === undefined || tagged === owner ? null : tagged;
+  }
+
+  async function makeBridge(name: string, mtu?: number, address?: string): Promise<void> {
+    const existing = await find(name);
+    if (existing !== null) checkOwnBridge(name, existing);
+    const mtuArgs = mtu === undefined ? [] : ["mtu", String(mtu)];
+    if (existing === null) {
+      await run(["link", "add", "name", name, ...mtuArgs, "type", "bridge"]);
+      // Tagged at once: the only untagged moment of a bridge of ours is between two commands.
+      try {
+        await tag(name, null);
+      } catch (error) {
+        await remove(name).catch(() => {});
+        throw error;
+      }
+    } else if (mtu !== undefined && existing.mtu !== mtu) {
+      await run(["link", "set", "dev", name, ...mtuArgs]);
+    }
+    // `replace` succeeds when the address is already there, where `add` says "File exists".
+    if (address !== undefined) await run(["addr", "replace", address, "dev", name]);
+    if (existing === null || !existing.flags.includes("UP")) {
+      await run(["link", "set", "dev", name, "up"]);
+    }
+  }
+
+  function checkOwnBridge(name: string, link: IpLink): void {
+    const kind = kindOf(link);
+    const other = othersLink(link);
+    const problem = kind !== "bridge"
+      ? `a ${kind || "device"} link has that name`
+      : other !== null
+      ? `it belongs to ${other}`
+      : owner !== undefined && link.ifalias !== owner
+      ? "it is not Berth's (no owner tag): Berth uses only bridges it makes"
+      : null;
+    if (problem !== null) throw new BackendError(`Cannot create bridge "${name}": ${problem}`);
+  }
+
+  async function makeVeth(host: string, peer: string, bridge: string, mtu?: number) {
+    const mtuArgs = mtu === undefined ? [] : ["mtu", String(mtu)];
+    let existing = await find(host);
+    const other = othersLink(existing);
+    if (other !== null) {
+      throw new BackendError(`Cannot create veth "${host}": it belongs to ${other}`);
+    }
+    if (!pairIsWhole(existing, peer)) {
+      // Both names were free when the endpoint was created and are recorded as its own, and no
+      // other owner tagged the host end: whatever holds them is a leftover of this endpoint.
+      if (existing !== null) await remove(host);
+      await remove(peer);
+      // One command, so a missing bridge fails before anything exists: no half pair behind.
+      const add = ["link", "add", "name", host, ...mtuArgs, "master", bridge, "up"];
+      await run([...add, "type", "veth", "peer", "name", peer, ...mtuArgs]);
+      existing = await find(host);
+      if (existing === null) {
+        throw new LinkVanishedError(`Cannot find veth "${host}" after creating it`);
+      }
+    }
+    const wrongMtu = mtu !== undefined && existing.mtu !== mtu;
+    if (existing.master !== bridge || !existing.flags.includes("UP") || wrongMtu) {
+      await run(["link", "set", "dev", host, ...mtuArgs, "master", bridge, "up"]);
+    }
+    if (wrongMtu && existing.link === peer) await run(["link", "set", "dev", peer, ...mtuArgs]);
+    await tag(host, existing);
+  }
+
   return {
-    async createBridge(name, { mtu, address }) {
+    createBridge(name, { mtu, address }) {
       checkName(name, true);
-      const existing = await find(name);
-      if (existing !== null && kindOf(existing) !== "bridge") {
-        throw new BackendError(
-          `Cannot create bridge "${name}": a ${kindOf(existing) || "device"} link has that name`,
-        );
-      }
-      const mtuArgs = mtu === undefined ? [] : ["mtu", String(mtu)];
-      if (existing === null) await run(["link", "add", "name", name, ...mtuArgs, "type", "bridge"]);
-      else if (mtu !== undefined && existing.mtu !== mtu) {
-        await run(["link", "set", "dev", name, ...mtuArgs]);
-      }
-      // `replace` succeeds when the address is already there, where `add` says "File exists".
-      if (address !== undefined) await run(["addr", "replace", address, "dev", name]);
-      await tag(name, existing);
-      if (existing === null || !existing.flags.includes("UP")) {
-        await run(["link", "set", "dev", name, "up"]);
-      }
+      return startingOver(() => makeBridge(name, mtu, address));
     },
 
-    async deleteBridge(name) {
+    async deleteBridge(name, options = {}) {
       checkName(name, true);
-      await remove(name);
+      if (owner === undefined) return await remove(name);
+      const link = await find(name);
+      if (link === null) return;
+      const tagged = link.ifalias ?? null;
+      if (tagged === owner || (tagged === null && options.orUntagged)) await remove(name);
     },
 
-    async createVeth(host, peer, { bridge, mtu }) {
+    createVeth(host, peer, { bridge, mtu }) {
       for (const name of [host, peer, bridge]) checkName(name, true);
-      const mtuArgs = mtu === undefined ? [] : ["mtu", String(mtu)];
-      let existing = await find(host);
-      if (!pairIsWhole(existing, peer)) {
-        // Both names are Berth's and derived from this endpoint's id: whatever holds them is a
-        // leftover of this same endpoint, safe to delete before starting over.
-        if (existing !== null) await remove(host);
-        await remove(peer);
-        // One command, so a missing bridge fails before anything exists: no half pair behind.
-        const add = ["link", "add", "name", host, ...mtuArgs, "master", bridge, "up"];
-        await run([...add, "type", "veth", "peer", "name", peer, ...mtuArgs]);
-        existing = await find(host);
-        if (existing === null) {
-          throw new BackendError(`Cannot find veth "${host}" after creating it`);
-        }
-      }
-      const wrongMtu = mtu !== undefined && existing.mtu !== mtu;
-      if (existing.master !== bridge || !existing.flags.includes("UP") || wrongMtu) {
-        await run(["link", "set", "dev", host, ...mtuArgs, "master", bridge, "up"]);
-      }
-      if (wrongMtu && existing.link === peer) await run(["link", "set", "dev", peer, ...mtuArgs]);
-      await tag(host, existing);
+      return startingOver(() => makeVeth(host, peer, bridge, mtu));
     },
 
     async deleteVeth(host) {
       checkName(host, true);
-      await remove(host);
+      // Untagged is ours too: a veth is tagged last, after a crash may have cut in.
+      if (othersLink(await find(host)) === null) await remove(host);
     },
 
     async linkExists(name) {
@@ -212,20 +287,21 @@ export function createIpPlumbing(
       return (await find(name)) !== null;
     },
 
-    async linkNames() {
-      return new Set((await links([])).map((link) => link.ifname));
+    async linkStates() {
+      const states = new Map<string, LinkState>();
+      for (const link of await links([], "addr")) {
+        const addresses = (link.addr_info ?? [])
+          .filter((addr) => addr.family === "inet" && addr.local !== undefined)
+          .map((addr) => `${addr.local}/${addr.prefixlen}`);
+        states.set(link.ifname, { ...infoOf(link), mtu: link.mtu, addresses });
+      }
+      return states;
     },
 
     async listLinks(namePrefix) {
       return (await links([]))
         .filter((link) => link.ifname.startsWith(namePrefix))
-        .map((link) => ({
-          name: link.ifname,
-          kind: kindOf(link),
-          master: link.master ?? null,
-          up: link.flags.includes("UP"),
-          owner: link.ifalias ?? null,
-        }));
+        .map(infoOf);
     },
   };
 }

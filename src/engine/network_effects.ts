@@ -2,22 +2,22 @@
 // rules that compare network and endpoint actors with the links the host really has.
 import type { EndpointSnapshot } from "../../machines/endpoint_machine.ts";
 import type { NetworkSnapshot } from "../../machines/network_machine.ts";
-import type { NetPlumbing } from "../backends/net_plumbing.ts";
+import type { LinkState, NetPlumbing } from "../backends/net_plumbing.ts";
 import type { Effects, EventFields } from "./effects.ts";
 
 const INTERRUPTED = "interrupted by a restart";
 
-/** The names of the host's links, looked up once per reconcile. */
-export type LinkSurvey = () => Promise<Set<string>>;
+/** The host's links by name, looked up once per reconcile. */
+export type LinkSurvey = () => Promise<Map<string, LinkState>>;
 
 /**
  * One `ip -json link` for networks and endpoints together: calls made while one is running share
  * it (the engine surveys every kind at once before reconciling).
  */
 export function sharedLinkSurvey(plumbing: NetPlumbing): LinkSurvey {
-  let running: Promise<Set<string>> | null = null;
+  let running: Promise<Map<string, LinkState>> | null = null;
   return () =>
-    running ??= plumbing.linkNames().finally(() => {
+    running ??= plumbing.linkStates().finally(() => {
       running = null;
     });
 }
@@ -26,7 +26,7 @@ export function sharedLinkSurvey(plumbing: NetPlumbing): LinkSurvey {
 export function createNetworkEffects(
   plumbing: NetPlumbing,
   survey: LinkSurvey = sharedLinkSurvey(plumbing),
-): Effects<Set<string>, NetworkSnapshot> {
+): Effects<Map<string, LinkState>, NetworkSnapshot> {
   return {
     check() {},
     async run(intent) {
@@ -48,8 +48,14 @@ export function createNetworkEffects(
       switch (String(snapshot.value)) {
         // Never answered (effect.succeeded is logged before the reply): undo it. dockerd either
         // resends CreateNetwork, which starts over, or gave up and will never delete it.
+        // An untagged bridge is ours when Berth chose the name (it passes over names in use):
+        // the crash came between making it and tagging it. A name from `-o bridge=` may be
+        // someone else's bridge that the create was about to refuse.
         case "creating":
-          if (present) await plumbing.deleteBridge(bridge);
+          if (present) {
+            const named = Object.hasOwn(snapshot.context.options, "bridge");
+            await plumbing.deleteBridge(bridge, { orUntagged: !named });
+          }
           return [failed(`${INTERRUPTED} before the bridge was answered`)];
         case "repairing":
           return present ? [{ type: "effect.succeeded" }] : [failed(`bridge ${bridge} missing`)];
@@ -57,11 +63,13 @@ export function createNetworkEffects(
         case "deleting":
           if (present) await plumbing.deleteBridge(bridge);
           return [{ type: "effect.succeeded" }];
+        // A bridge that is there but down, unaddressed or resized is repaired as a lost one
+        // (creating it again is idempotent): the event's reason says which.
         case "ready":
-        case "broken":
-          return present
-            ? []
-            : [{ type: "network.bridge.lost", reason: `bridge ${bridge} is gone` }];
+        case "broken": {
+          const drift = bridgeDrift(snapshot, links.get(bridge));
+          return drift === null ? [] : [{ type: "network.bridge.lost", reason: drift }];
+        }
         default:
           return [];
       }
@@ -73,7 +81,7 @@ export function createNetworkEffects(
 export function createEndpointEffects(
   plumbing: NetPlumbing,
   survey: LinkSurvey = sharedLinkSurvey(plumbing),
-): Effects<Set<string>, EndpointSnapshot> {
+): Effects<Map<string, LinkState>, EndpointSnapshot> {
   return {
     check() {},
     async run(intent) {
@@ -94,18 +102,18 @@ export function createEndpointEffects(
     },
     survey,
     async reconcile(_actorId, snapshot, links) {
-      const present = links.has(snapshot.context.host);
+      const link = links.get(snapshot.context.host);
       // An interrupted DeleteEndpoint is finished: dockerd forgets the endpoint either way.
-      if (present && String(snapshot.value) === "deleting") {
+      if (link !== undefined && String(snapshot.value) === "deleting") {
         await plumbing.deleteVeth(snapshot.context.host);
       }
-      return endpointDrift(snapshot, present);
+      return endpointDrift(snapshot, link);
     },
   };
 }
 
-function endpointDrift(snapshot: EndpointSnapshot, present: boolean): EventFields[] {
-  const { host } = snapshot.context;
+function endpointDrift(snapshot: EndpointSnapshot, link: LinkState | undefined): EventFields[] {
+  const present = link !== undefined;
   switch (String(snapshot.value)) {
     // The caller was never answered and retries or rolls back; either way a pair that exists
     // must be known, so that DeleteEndpoint removes it rather than leak it.
@@ -113,11 +121,39 @@ function endpointDrift(snapshot: EndpointSnapshot, present: boolean): EventField
       return present ? [{ type: "effect.succeeded" }] : [failed(`${INTERRUPTED} before the veth`)];
     case "deleting":
       return [{ type: "effect.succeeded" }];
-    case "joined":
-      return present ? [] : [{ type: "endpoint.veth.lost", reason: `veth ${host} is gone` }];
+    // A container uses the pair: its host end must be up on the bridge, or the container is cut
+    // off (its bridge was made again, or someone changed the link). Joining again repairs it.
+    case "joined": {
+      const drift = vethDrift(snapshot, link);
+      return drift === null ? [] : [{ type: "endpoint.veth.lost", reason: drift }];
+    }
     default:
       return [];
   }
+}
+
+/** What is wrong with a network's bridge, or null when it is as the log says. */
+function bridgeDrift(snapshot: NetworkSnapshot, link: LinkState | undefined): string | null {
+  const { bridge, gateway, mtu } = snapshot.context;
+  if (link === undefined) return `bridge ${bridge} is gone`;
+  const wrong = [
+    link.up ? null : "down",
+    gateway === null || link.addresses.includes(gateway) ? null : `without address ${gateway}`,
+    mtu === null || link.mtu === mtu ? null : `at MTU ${link.mtu}, not ${mtu}`,
+  ].filter((part) => part !== null);
+  return wrong.length === 0 ? null : `bridge ${bridge} is ${wrong.join(", ")}`;
+}
+
+/** What is wrong with a joined endpoint's host veth, or null when it is as the log says. */
+function vethDrift(snapshot: EndpointSnapshot, link: LinkState | undefined): string | null {
+  const { host, bridge, mtu } = snapshot.context;
+  if (link === undefined) return `veth ${host} is gone`;
+  const wrong = [
+    link.master === bridge ? null : `on ${link.master ?? "no bridge"}, not ${bridge}`,
+    link.up ? null : "down",
+    mtu === null || link.mtu === mtu ? null : `at MTU ${link.mtu}, not ${mtu}`,
+  ].filter((part) => part !== null);
+  return wrong.length === 0 ? null : `veth ${host} is ${wrong.join(", ")}`;
 }
 
 function failed(reason: string): EventFields {

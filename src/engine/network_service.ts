@@ -4,7 +4,8 @@ import { z } from "zod";
 import { someNames } from "../../machines/wire_map.ts";
 import type { NetworkContext } from "../../machines/network_machine.ts";
 import type { Engine } from "./engine.ts";
-import { InvalidRequestError, NotFoundError } from "./errors.ts";
+import { EffectFailedError, InvalidRequestError, NotFoundError } from "./errors.ts";
+import { createLinkNaming, NameTakenError } from "./link_naming.ts";
 
 const BRIDGE_NAME_REGEXP = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,14}$/;
 
@@ -43,16 +44,21 @@ export type NetworkService = {
 };
 
 export type LinkNames = {
-  bridgeName(networkId: string): string;
-  vethNames(endpointId: string): { host: string; peer: string };
+  /** The names a network's bridge may take, best first. */
+  bridgeNames(networkId: string): string[];
+  /** The names an endpoint's veth pair may take, best first. */
+  vethNameChoices(endpointId: string): { host: string; peer: string }[];
   /** Whether a link of that name is in Berth's own namespace (not moved into a container). */
   exists(name: string): Promise<boolean>;
 };
 
 const short = (id: string) => id.slice(0, 12);
+// A create that lost the race for a name to a twin chooses again; a third loss is no race.
+const NAMING_ATTEMPTS = 3;
 
 /** NetworkDriver commands over `engine`, naming links with `names`. */
 export function createNetworkService(engine: Engine, names: LinkNames): NetworkService {
+  const naming = createLinkNaming(engine, names.exists);
   async function network(networkId: string): Promise<NetworkContext> {
     return (await engine.read(`network/${networkId}`)).context;
   }
@@ -63,12 +69,26 @@ export function createNetworkService(engine: Engine, names: LinkNames): NetworkS
   // dockerd sends DeleteNetwork only once it has no endpoint left on the network, so an endpoint
   // Berth still has lost its Leave or DeleteEndpoint while Berth was down (dockerd gives up after
   // 15 s). Its peer is then back here, or was never made: remove it, or the bridge leaks forever.
-  // One whose peer is still inside a container is really in use: that one refuses the delete.
+  // One whose pair is whole with its peer inside a container is really in use: that one refuses
+  // the delete. The peer is looked for first: a pair that vanishes while we look (a missing link
+  // is missing, however `ip` words it) then has no host end either, and is no one's.
   async function dropAbandoned(networkId: string) {
     for (const [id, snapshot] of endpointsOf(networkId)) {
-      const { peer, plumbed } = snapshot.context;
-      if (plumbed && !await names.exists(peer)) continue;
-      await ignoreNotFound(engine.dispatch(id, { type: "endpoint.delete" }));
+      const { host, peer, plumbed } = snapshot.context;
+      const look = (name: string) => linkIsHere(names, name, networkId);
+      if (plumbed && !await look(peer) && await look(host)) continue;
+      await ignoreNotFound(naming.settling(id, engine.dispatch(id, { type: "endpoint.delete" })));
+    }
+  }
+  // Runs a create that takes the first free name, claimed in the actor's turn. Creates of two
+  // twins at once may both find one name free: the loser chooses again, up to `attempts` times.
+  async function named<T>(attempts: number, work: () => Promise<T>): Promise<T> {
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await work();
+      } catch (error) {
+        if (!(error instanceof NameTakenError) || attempt >= attempts) throw error;
+      }
     }
   }
   return {
@@ -84,38 +104,66 @@ export function createNetworkService(engine: Engine, names: LinkNames): NetworkS
         );
       }
       const data = request.ipv4[0];
-      await engine.dispatch(`network/${request.networkId}`, {
+      const actorId = `network/${request.networkId}` as const;
+      const create = {
         type: "network.create",
-        bridge: options.bridge ?? names.bridgeName(request.networkId),
         mtu: options.mtu === undefined ? null : Number(options.mtu),
         gateway: data?.gateway ?? null,
         pool: data?.pool ?? null,
         options: request.options,
+      };
+      const refused = (name: string) => `Cannot create network "${id}": bridge "${name}"`;
+      // A `-o bridge=` name is the user's choice: refused, not replaced, when it is taken.
+      const given = options.bridge;
+      await named(given === undefined ? NAMING_ATTEMPTS : 1, async () => {
+        const bridge = given ??
+          await naming.choose(actorId, names.bridgeNames(request.networkId), (name) => [name]);
+        await naming.settling(
+          actorId,
+          engine.dispatch(actorId, (snapshot) => {
+            // Sent again: the name the log holds, whatever is free now.
+            if (!snapshot.matches("absent")) return { ...create, bridge: snapshot.context.bridge };
+            naming.claim(actorId, [bridge], refused);
+            return { ...create, bridge };
+          }),
+        );
       });
     },
     async deleteNetwork(networkId) {
       await dropAbandoned(networkId);
-      await ignoreNotFound(engine.dispatch(`network/${networkId}`, () => ({
-        type: "network.delete",
-        endpoints: endpointsOf(networkId).length,
-      })));
+      const actorId = `network/${networkId}` as const;
+      await ignoreNotFound(naming.settling(
+        actorId,
+        engine.dispatch(actorId, () => ({
+          type: "network.delete",
+          endpoints: endpointsOf(networkId).length,
+        })),
+      ));
     },
     async createEndpoint(networkId, endpointId, address, mac) {
       const { bridge, mtu } = await network(networkId);
-      const { host, peer } = names.vethNames(endpointId);
-      await engine.dispatch(`endpoint/${endpointId}`, {
-        type: "endpoint.create",
-        networkId,
-        address,
-        mac,
-        host,
-        peer,
-        bridge,
-        mtu,
+      const actorId = `endpoint/${endpointId}` as const;
+      const create = { type: "endpoint.create", networkId, address, mac, bridge, mtu };
+      const refused = (name: string) =>
+        `Cannot create endpoint "${short(endpointId)}": veth "${name}"`;
+      await named(NAMING_ATTEMPTS, async () => {
+        const choices = names.vethNameChoices(endpointId);
+        const pair = await naming.choose(actorId, choices, ({ host, peer }) => [host, peer]);
+        await naming.settling(
+          actorId,
+          engine.dispatch(actorId, (snapshot) => {
+            const { host, peer } = snapshot.matches("absent") ? pair : snapshot.context;
+            if (snapshot.matches("absent")) naming.claim(actorId, [host, peer], refused);
+            return { ...create, host, peer };
+          }),
+        );
       });
     },
     async deleteEndpoint(endpointId) {
-      await ignoreNotFound(engine.dispatch(`endpoint/${endpointId}`, { type: "endpoint.delete" }));
+      const actorId = `endpoint/${endpointId}` as const;
+      await ignoreNotFound(
+        naming.settling(actorId, engine.dispatch(actorId, { type: "endpoint.delete" })),
+      );
     },
     async join(networkId, endpointId, sandboxKey) {
       const { gateway } = await network(networkId);
@@ -145,6 +193,19 @@ function checkOptions(id: string, options: Record<string, string>) {
   throw new InvalidRequestError(
     `Cannot create network "${id}": option "${issue.path.join(".")}" ${issue.message}`,
   );
+}
+
+/** `names.exists`, with a failed look told as the network's delete failing, in one line. */
+async function linkIsHere(names: LinkNames, name: string, networkId: string): Promise<boolean> {
+  try {
+    return await names.exists(name);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new EffectFailedError(
+      `Cannot delete network "${short(networkId)}": cannot look for link "${name}": ${reason}`,
+      { cause: error },
+    );
+  }
 }
 
 async function ignoreNotFound(work: Promise<unknown>) {

@@ -30,8 +30,9 @@ export async function sweepOrphanLinks(
     if (owned.has(link.name)) continue;
     if (link.owner !== null && link.owner !== owner) continue;
     // A veth peer goes with its host end; deleting the host end is enough.
-    if (repair && link.kind === "bridge") await plumbing.deleteBridge(link.name);
-    else if (repair && link.kind === "veth") await plumbing.deleteVeth(link.name);
+    if (repair && link.kind === "bridge") {
+      await plumbing.deleteBridge(link.name, { orUntagged: true });
+    } else if (repair && link.kind === "veth") await plumbing.deleteVeth(link.name);
     report.push({ name: link.name, kind: link.kind, removed: repair });
   }
   return report;

@@ -1,7 +1,7 @@
 // Network and endpoint reconcile look at the host's links once between them: one `ip -json link`
 // for every network and endpoint, however many there are (a fake at the plumbing interface).
 import assert from "node:assert/strict";
-import type { LinkInfo, NetPlumbing } from "../../src/backends/net_plumbing.ts";
+import type { LinkInfo, LinkState, NetPlumbing } from "../../src/backends/net_plumbing.ts";
 import { createEngine } from "../../src/engine/engine.ts";
 import {
   createEndpointEffects,
@@ -11,7 +11,7 @@ import {
 import { createMemoryStore } from "../../src/log/memory_store.ts";
 import type { LogRecord } from "../../src/log/store.ts";
 
-function plumbingWith(links: string[]) {
+function plumbingWith(links: Map<string, LinkState>) {
   const looks = { count: 0 };
   const refuse = () => Promise.reject(new Error("no effect expected"));
   const plumbing: NetPlumbing = {
@@ -20,9 +20,9 @@ function plumbingWith(links: string[]) {
     createVeth: refuse,
     deleteVeth: refuse,
     linkExists: () => Promise.reject(new Error("reconcile must not look link by link")),
-    linkNames() {
+    linkStates() {
       looks.count++;
-      return Promise.resolve(new Set(links));
+      return Promise.resolve(links);
     },
     listLinks: () => Promise.resolve([] as LinkInfo[]),
   };
@@ -57,8 +57,16 @@ Deno.test("reconcile of networks and endpoints takes one look at the host's link
     add(`endpoint/${endpoint}`, "effect.succeeded");
   }
   // Bridge 3 and veth 5 are gone.
-  const present = Array.from({ length: 20 }, (_, n) => [`bthb${n}`, `bthh${n}`]).flat()
-    .filter((name) => name !== "bthb3" && name !== "bthh5");
+  const link = (name: string, kind: string, master: string | null): [string, LinkState] => [
+    name,
+    { name, kind, master, up: true, owner: null, mtu: 1500, addresses: [] },
+  ];
+  const present = new Map(
+    Array.from({ length: 20 }, (_, n) => [
+      link(`bthb${n}`, "bridge", null),
+      link(`bthh${n}`, "veth", `bthb${n}`),
+    ]).flat().filter(([name]) => name !== "bthb3" && name !== "bthh5"),
+  );
   const { plumbing, looks } = plumbingWith(present);
   const links = sharedLinkSurvey(plumbing);
   const engine = createEngine({

@@ -37,3 +37,39 @@ export async function links(name: string): Promise<string[]> {
   const list = JSON.parse(await ip("-n", name, "-json", "link", "show")) as { ifname: string }[];
   return list.map((link) => link.ifname).sort();
 }
+
+/**
+ * Writes `<dir>/ip`, an `ip` that loses a race once: the first command whose arguments contain
+ * `during` finds link `vanish` deleted under it (really deleted, in netns `ns`) and fails as the
+ * kernel answers then, "RTNETLINK answers: No such device". Every other command is the real ip.
+ */
+export async function racingIp(
+  dir: string,
+  options: { during: string; vanish: string; ns: string },
+): Promise<string> {
+  const real = (await new Deno.Command("sh", { args: ["-c", "command -v ip"] }).output()).stdout;
+  const path = `${dir}/ip`;
+  const mark = `${dir}/ip.raced`;
+  await Deno.writeTextFile(
+    path,
+    `#!/bin/sh
+case " $* " in
+  *"${options.during}"*)
+    if [ ! -e "${mark}" ]; then
+      : > "${mark}"
+      ${new TextDecoder().decode(real).trim()} -n "${options.ns}" link del dev "${options.vanish}"
+      echo "RTNETLINK answers: No such device" >&2
+      exit 2
+    fi ;;
+esac
+exec ${new TextDecoder().decode(real).trim()} "$@"
+`,
+    { mode: 0o755 },
+  );
+  return path;
+}
+
+/** Whether racingIp's race happened. */
+export async function raced(dir: string): Promise<boolean> {
+  return await Deno.stat(`${dir}/ip.raced`).then(() => true, () => false);
+}

@@ -59,6 +59,7 @@ export async function startInProcess(
   dir: string,
   options: {
     netns?: string;
+    ip?: string;
     repairOrphans?: boolean;
     admin?: AdminAddress;
     segmentBytes?: number;

@@ -2,7 +2,7 @@
 // in namespaces the test makes: Berth's "host" namespace and one per container.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ip, links, netns, skipUnlessNet } from "../../helpers/netns.ts";
+import { ip, links, netns, raced, racingIp, skipUnlessNet } from "../../helpers/netns.ts";
 import { startInProcess } from "../../helpers/plugin_socket.ts";
 import { tempDir } from "../../helpers/temp_dir.ts";
 
@@ -220,5 +220,31 @@ Deno.test({
       [bridge!, "bthb11111111111", veth!, veth!.replace("bthh", "bthc"), "lo", "other0"].sort(),
       "others' links untouched",
     );
+  },
+});
+
+Deno.test({
+  name:
+    "network driver: DeleteNetwork takes a veth that vanishes while it looks as gone, not a 500",
+  ignore,
+  async fn() {
+    await using dir = await tempDir();
+    await using host = await netns("host");
+    // An endpoint whose Leave and DeleteEndpoint were lost: DeleteNetwork looks for its peer, and
+    // the pair vanishes in the middle of that look (`ip` answers the kernel's "No such device").
+    const ep = `bthh${EP1.slice(0, 11)}`;
+    const racing = await racingIp(dir.path, { during: "show dev bthc", vanish: ep, ns: host.name });
+    await using berth = await startInProcess(dir.path, { netns: host.name, ip: racing });
+    const call = async (method: string, body: unknown) => {
+      const reply = await berth.call(method, body);
+      assert.equal(reply.status, 200, `${method}: ${reply.text}`);
+    };
+    await call("NetworkDriver.CreateNetwork", createNetwork(NET));
+    await call("NetworkDriver.CreateEndpoint", endpoint(EP1, "198.18.7.2/24"));
+    await call("NetworkDriver.Join", { NetworkID: NET, EndpointID: EP1, SandboxKey: "" });
+    await call("NetworkDriver.DeleteNetwork", { NetworkID: NET });
+    assert.ok(await raced(dir.path), "the veth vanished during DeleteNetwork");
+    assert.deepEqual(await links(host.name), ["lo"]);
+    assert.deepEqual(berth.problems(), []);
   },
 });
