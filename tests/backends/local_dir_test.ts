@@ -100,3 +100,68 @@ Deno.test("localDir survey lists the root once and answers for every volume from
   assert.equal(survey.inspect("v3").present, false, "what it saw, not what came after");
   assert.equal((await backend.survey()).inspect("v3").present, true);
 });
+
+Deno.test("localDir refuses uid and gid past 2^32 - 2 instead of wrapping them to root", () => {
+  const backend = createLocalDirBackend("/nonexistent");
+  for (const value of ["4294967296", "4294967295", "9999999999", "18446744073709551616"]) {
+    for (const key of ["uid", "gid"]) {
+      assert.throws(() => backend.checkOptions({ [key]: value }), BackendOptionsError, value);
+    }
+  }
+  backend.checkOptions({ uid: "4294967294", gid: "0" });
+});
+
+Deno.test("localDir keeps a volume of every name length to 255 through its whole life", async () => {
+  await using dir = await tempDir();
+  const backend = createLocalDirBackend(join(dir.path, "volumes"));
+  for (const length of [2, 100, 200, 210, 211, 218, 219, 240, 255]) {
+    const name = "n".repeat(length);
+    const { mountpoint } = await backend.create(name, {});
+    assert.equal((await backend.mount(name)).mountpoint, mountpoint);
+    await backend.unmount(name);
+    await backend.remove(name);
+    await assert.rejects(() => Deno.lstat(join(dir.path, "volumes", name)), Deno.errors.NotFound);
+  }
+});
+
+Deno.test("localDir never follows a symlink in place of its root, a volume or _data", async (t) => {
+  await using dir = await tempDir();
+  const outside = join(dir.path, "outside");
+  await Deno.mkdir(join(outside, "_data"), { recursive: true });
+  await Deno.writeTextFile(join(outside, "_data", "secret"), "keep me");
+  const root = join(dir.path, "volumes");
+  const backend = createLocalDirBackend(root);
+  await backend.create("v1", {});
+
+  await t.step(
+    "a volume directory replaced by a symlink is not mounted, adopted or emptied",
+    async () => {
+      await Deno.remove(join(root, "v1"), { recursive: true });
+      await Deno.symlink(outside, join(root, "v1"));
+      await assert.rejects(() => backend.mount("v1"), /symlink/);
+      await assert.rejects(() => backend.create("v1", {}), /symlink/);
+      assert.equal((await backend.survey()).inspect("v1").present, false);
+      await backend.remove("v1");
+      assert.equal(await Deno.readTextFile(join(outside, "_data", "secret")), "keep me");
+    },
+  );
+  await t.step("_data replaced by a symlink is not mounted", async () => {
+    await backend.create("v2", {});
+    await Deno.remove(join(root, "v2", "_data"));
+    await Deno.symlink(join(outside, "_data"), join(root, "v2", "_data"));
+    await assert.rejects(() => backend.mount("v2"), /symlink/);
+    await backend.remove("v2");
+    assert.equal(await Deno.readTextFile(join(outside, "_data", "secret")), "keep me");
+  });
+  await t.step(
+    "a root that is a symlink is refused before anything is made through it",
+    async () => {
+      const linked = join(dir.path, "linked-root");
+      await Deno.symlink(outside, linked);
+      const through = createLocalDirBackend(linked);
+      await assert.rejects(() => through.create("v3", {}), /symlink/);
+      await assert.rejects(() => Deno.lstat(join(outside, "v3")), Deno.errors.NotFound);
+      await assert.rejects(() => Deno.lstat(join(outside, ".staging")), Deno.errors.NotFound);
+    },
+  );
+});

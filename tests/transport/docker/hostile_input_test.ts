@@ -160,3 +160,23 @@ Deno.test("an error reply names a few bad fields and says how many more", async 
   assert.equal(path.status, 404);
   assert.ok(path.text.length < 1000, `404 reply of ${path.text.length} bytes`);
 });
+
+Deno.test("a volume name of any length the protocol accepts lives its whole life", async () => {
+  await using dir = await tempDir();
+  await using berth = await startInProcess(dir.path);
+  for (const length of [2, 210, 211, 218, 219, 254, 255]) {
+    const Name = "L".repeat(length);
+    for (const [method, body] of [["Create", { Name }], ["Mount", { Name, ID: "m" }]] as const) {
+      const reply = await berth.call(`VolumeDriver.${method}`, body);
+      assert.equal(reply.status, 200, `${method} of a ${length}-character name: ${reply.text}`);
+    }
+    for (const [method, body] of [["Unmount", { Name, ID: "m" }], ["Remove", { Name }]] as const) {
+      const reply = await berth.call(`VolumeDriver.${method}`, body);
+      assert.equal(reply.status, 200, `${method} of a ${length}-character name: ${reply.text}`);
+    }
+  }
+  const list = await berth.call("VolumeDriver.List", {});
+  assert.deepEqual(list.body, { Volumes: [] });
+  const tooLong = await berth.call("VolumeDriver.Create", { Name: "L".repeat(256) });
+  assert.equal(tooLong.status, 400);
+});
