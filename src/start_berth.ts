@@ -190,6 +190,7 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
       onCall: metrics.call,
       ...(options.pluginLimits ? { limits: options.pluginLimits } : {}),
     });
+    metrics.pluginConnections = server.connections;
     admin?.ready({ engine, lastSeq: store.lastSeq, logBytes: () => store.stats().bytes });
     // The start counts as a busy spell: what it read and dropped is given back at the first lull
     // (idle with 100,000 volumes: 162 MiB resident instead of 277). Not before the socket opens:

@@ -91,12 +91,15 @@ export type Metrics = {
     failures: number;
   };
   readonly calls: ReadonlyMap<string, { counts: Map<CallOutcome, number>; seconds: Histogram }>;
+  /** The plugin socket's connections open now and refused at the cap; set once it listens. */
+  pluginConnections: (() => { open: number; refused: number }) | null;
 };
 
 export function createMetrics(): Metrics {
   const calls = new Map<string, { counts: Map<CallOutcome, number>; seconds: Histogram }>();
   return {
     calls,
+    pluginConnections: null,
     appendSeconds: createHistogram(SECONDS_BUCKETS),
     syncSeconds: createHistogram(SECONDS_BUCKETS),
     batchRecords: createHistogram(BATCH_BUCKETS),
@@ -189,6 +192,15 @@ export function renderMetrics(metrics: Metrics, gauges: Gauges): string {
   lines.push(`berth_snapshot_last_bytes ${metrics.snapshots.lastBytes}`);
   family("berth_snapshot_failures_total", "counter", "Snapshots that could not be written.");
   lines.push(`berth_snapshot_failures_total ${metrics.snapshots.failures}`);
+  const connections = metrics.pluginConnections?.() ?? { open: 0, refused: 0 };
+  family("berth_plugin_connections", "gauge", "Connections open on the plugin socket.");
+  lines.push(`berth_plugin_connections ${connections.open}`);
+  family(
+    "berth_plugin_connections_refused_total",
+    "counter",
+    "Connections answered 503 because --max-connections were open.",
+  );
+  lines.push(`berth_plugin_connections_refused_total ${connections.refused}`);
   family("berth_uptime_seconds", "gauge", "Seconds since this Berth started.");
   lines.push(`berth_uptime_seconds ${gauges.uptimeSeconds}`);
   // Only a process started with --v8-flags=--expose-gc has gc(): the bench, to read live heap.

@@ -2,7 +2,9 @@
 // (slowloris). Berth is a real child process with its own open-file limit (prlimit).
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { adminClient } from "../../helpers/admin_client.ts";
 import { spawnBerth } from "../../helpers/berth_process.ts";
+import { parsePrometheus, sampleValue } from "../../helpers/prometheus.ts";
 import { connectPlugin } from "../../helpers/plugin_client.ts";
 import { onPath, skipUnless } from "../../helpers/skip.ts";
 import { tempDir } from "../../helpers/temp_dir.ts";
@@ -73,13 +75,18 @@ Deno.test(
     const args = ["serve", "--socket", socket, "--state-dir", join(dir.path, "state")];
 
     await t.step("with the default cap (open files less 256) the excess gets 503", async () => {
-      await using berth = spawnBerth(args, {}, { openFiles: 1024 });
+      const adminSocket = join(dir.path, "admin.sock");
+      await using berth = spawnBerth([...args, "--admin", adminSocket], {}, { openFiles: 1024 });
       await berth.ready(socket);
       using held = await hold(socket, 1100);
       const refused = held.at(-1)!;
       assert.match(await readSome(refused), /^HTTP\/1.1 503[\s\S]*at most 768 connections/);
       const reply = await activate(held[0]!);
       assert.match(reply, /^HTTP\/1.1 200/, "a held connection is still served");
+      using admin = adminClient({ transport: "unix", path: adminSocket });
+      const { samples } = parsePrometheus((await admin.get("/metrics")).text);
+      assert.equal(sampleValue(samples, "berth_plugin_connections"), 768);
+      assert.ok(sampleValue(samples, "berth_plugin_connections_refused_total") >= 300);
       held[Symbol.dispose]();
       const client = await connectPlugin(socket);
       const after = await client.call("/VolumeDriver.Create", { Name: "after-flood" });
