@@ -13,6 +13,8 @@ import {
   NETWORK_CAPABILITIES,
   NetworkIdRequest,
 } from "../../protocol/docker_network.ts";
+import { z } from "zod";
+import { emptyMap, mapOf, quoted, wireMap } from "../../../machines/wire_map.ts";
 import { InvalidRequestError } from "../../engine/errors.ts";
 import { parse, type Routes } from "./routes.ts";
 
@@ -102,14 +104,18 @@ export function networkRoutes(networks: NetworkService): Routes {
   };
 }
 
+/** `-o k=v` as dockerd nests them: a null-prototype map, bounded like every map from the wire. */
 function genericOptions(value: unknown): Record<string, string> {
-  if (value === undefined || value === null) return {};
-  if (typeof value !== "object" || Array.isArray(value)) {
+  if (value === undefined || value === null) return emptyMap();
+  const parsed = AnyMap.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const where = [GENERIC_OPTIONS, ...issue.path.map(String)].map(quoted).join(".");
     throw new InvalidRequestError(
-      `Invalid NetworkDriver.CreateNetwork request: ${GENERIC_OPTIONS} must be a map`,
+      `Invalid NetworkDriver.CreateNetwork request: ${where} ${issue.message}`,
     );
   }
-  const out: Record<string, string> = {};
-  for (const [key, item] of Object.entries(value)) out[key] = String(item);
-  return out;
+  return mapOf(Object.entries(parsed.data).map(([key, item]) => [key, String(item)]));
 }
+
+const AnyMap = wireMap(z.unknown());

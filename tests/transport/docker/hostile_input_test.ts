@@ -180,3 +180,22 @@ Deno.test("a volume name of any length the protocol accepts lives its whole life
   const tooLong = await berth.call("VolumeDriver.Create", { Name: "L".repeat(256) });
   assert.equal(tooLong.status, 400);
 });
+
+Deno.test("network options named __proto__, or too many of them, are refused by name", async () => {
+  await using dir = await tempDir();
+  await using berth = await startInProcess(dir.path);
+  const create = (generic: string) =>
+    berth.call(
+      "NetworkDriver.CreateNetwork",
+      `{"NetworkID":"${"ab".repeat(32)}","Options":{"com.docker.network.generic":${generic}},` +
+        `"IPv4Data":[{"Pool":"198.18.9.0/24","Gateway":"198.18.9.1/24"}]}`,
+    );
+  const proto = await create('{"__proto__":"x"}');
+  assert.equal(proto.status, 400, proto.text);
+  assert.match(String((proto.body as Body).Err), /unknown option "__proto__"/);
+  const many = await create(
+    JSON.stringify(Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`k${i}`, "v"]))),
+  );
+  assert.equal(many.status, 400, many.text);
+  assert.match(String((many.body as Body).Err), /200 entries; at most 128/);
+});
