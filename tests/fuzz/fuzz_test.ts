@@ -21,6 +21,7 @@ import { type Call, pluginClient, type Reply } from "../helpers/plugin_socket.ts
 import { createRandom, seedFromEnv } from "../helpers/random.ts";
 import { inCi, onPath, rootMissing } from "../helpers/skip.ts";
 import { tempDir } from "../helpers/temp_dir.ts";
+import { callOversize } from "./_oversize.ts";
 import { BODY_LIMIT, createRequests, type FuzzRequest } from "./_requests.ts";
 
 const REQUESTS = Number(Deno.env.get("BERTH_FUZZ_REQUESTS") ?? 20_000);
@@ -177,7 +178,9 @@ Deno.test(`fuzz: ${REQUESTS} seeded requests on every route keep Berth alive and
       const request = next(model);
       let reply: Reply;
       try {
-        reply = await client.call(request.method, request.text);
+        reply = (request.text?.length ?? 0) > BODY_LIMIT
+          ? await callOversize(socket, request.method, request.text!)
+          : await client.call(request.method, request.text);
       } catch (error) {
         const status = await Promise.race([
           berth.exited(),
