@@ -15,7 +15,7 @@ import {
   expectedStatus,
   type Model,
 } from "../helpers/berth_model.ts";
-import { compareHost, compareModel, readState } from "../helpers/berth_state.ts";
+import { compareHost, compareModel, readState, readStateOffline } from "../helpers/berth_state.ts";
 import { netns } from "../helpers/netns.ts";
 import { type Call, pluginClient, type Reply } from "../helpers/plugin_socket.ts";
 import { createRandom, seedFromEnv } from "../helpers/random.ts";
@@ -216,6 +216,11 @@ Deno.test(`fuzz: ${REQUESTS} seeded requests on every route keep Berth alive and
     for (const line of berth.stderr().split("\n").filter((l) => l.includes("[ERROR]"))) {
       note(findings, "[ERROR] on stderr", () => line.slice(0, 500));
     }
+  }
+  // The offline reader (time travel over snapshot and log) sees the same state.
+  const [offline, unread] = await readStateOffline(stateDir);
+  for (const line of [...unread, ...compareModel(model, offline)]) {
+    note(findings, "berth state differs from the model", () => line);
   }
   const verified = await runBerth(["verify", "--state-dir", stateDir]);
   if (verified.code !== 0) {

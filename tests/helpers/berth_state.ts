@@ -2,6 +2,7 @@
 // from a model: volumes through VolumeDriver.List and the admin API (mount IDs and counts), pools
 // through the admin API, and the volume directories on the host.
 import type { Model } from "./berth_model.ts";
+import { runBerth } from "./berth_process.ts";
 import type { Call } from "./plugin_socket.ts";
 
 type AdminGet = (path: string) => Promise<{ status: number; text: string }>;
@@ -18,21 +19,37 @@ async function actors(get: AdminGet, kind: string): Promise<ActorView[]> {
   return (JSON.parse(reply.text) as { actors: ActorView[] }).actors;
 }
 
-/** Berth's state as a model, and where List and the admin API disagree with each other. */
-export async function readState(call: Call, get: AdminGet): Promise<[Model, string[]]> {
-  const problems: string[] = [];
+/** Actors as the admin API and `berth state --json` show them, as a model. */
+function modelOf(volumes: ActorView[], pools: ActorView[], problems: string[]): Model {
   const state: Model = { volumes: new Map(), pools: new Map() };
-  for (const volume of await actors(get, "volume")) {
+  for (const volume of volumes) {
     const mounts = volume.context.mounts as Record<string, number>;
     state.volumes.set(volume.name, new Map(Object.entries(mounts)));
     if (volume.state !== "mounted" && volume.state !== "unmounted") {
       problems.push(`volume "${volume.name}" is ${volume.state} at rest`);
     }
   }
-  for (const pool of await actors(get, "pool")) {
+  for (const pool of pools) {
     const addresses = new Map(Object.entries(pool.context.addresses as Record<string, string>));
     state.pools.set(pool.name, { addresses, gateway: pool.context.gateway as string | null });
   }
+  return state;
+}
+
+/** What `berth state --json` reads from a state dir's files (Berth stopped or running). */
+export async function readStateOffline(stateDir: string): Promise<[Model, string[]]> {
+  const { code, stdout, stderr } = await runBerth(["state", "--json", "--state-dir", stateDir]);
+  if (code !== 0) return [{ volumes: new Map(), pools: new Map() }, [`berth state: ${stderr}`]];
+  const { actors } = JSON.parse(stdout) as { actors: (ActorView & { kind: string })[] };
+  const problems: string[] = [];
+  const of = (kind: string) => actors.filter((actor) => actor.kind === kind);
+  return [modelOf(of("volume"), of("pool"), problems), problems];
+}
+
+/** Berth's state as a model, and where List and the admin API disagree with each other. */
+export async function readState(call: Call, get: AdminGet): Promise<[Model, string[]]> {
+  const problems: string[] = [];
+  const state = modelOf(await actors(get, "volume"), await actors(get, "pool"), problems);
   const list = await call("VolumeDriver.List", {});
   const listed = (list.body as { Volumes?: { Name: string; Status: { mounts: number } }[] })
     ?.Volumes;
