@@ -124,8 +124,22 @@ function disagreement(
     if (!theirs) return differ(`${id} is not live in the log`);
     const { kind } = splitActorId(id);
     const same = JSON.stringify(mine.value) === JSON.stringify(theirs.value) &&
-      JSON.stringify(kind.persist(mine.context)) === JSON.stringify(kind.persist(theirs.context));
+      canonical(kind.persist(mine.context)) === canonical(kind.persist(theirs.context));
     if (!same) return differ(`${id} differs`);
   }
   return null;
+}
+
+/**
+ * JSON of a persisted context with its [key, value] pair lists sorted: a persistent map iterates
+ * in an order that depends on its history (restored from a snapshot and then changed, or replayed
+ * from the start), not only on what it holds.
+ */
+function canonical(persisted: unknown): string {
+  return JSON.stringify(persisted, (_key, value: unknown) => {
+    const pairs = Array.isArray(value) && value.every((item) =>
+      Array.isArray(item) && item.length === 2 && typeof item[0] === "string"
+    );
+    return pairs ? [...(value as [string, unknown][])].sort(([a], [b]) => (a < b ? -1 : 1)) : value;
+  });
 }

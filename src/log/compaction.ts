@@ -10,8 +10,15 @@ import { isTemporarySnapshot, listSnapshots } from "./snapshot_file.ts";
 /** What compaction removed, by file name. */
 export type Pruned = { snapshots: string[]; segments: string[] };
 
-export async function pruneLog(dir: string, options: { keep: number }): Promise<Pruned> {
+export type PruneOptions = {
+  keep: number;
+  /** Deletes one file (tests stand in a crash here); Deno.remove by default. */
+  remove?: (path: string) => Promise<void>;
+};
+
+export async function pruneLog(dir: string, options: PruneOptions): Promise<Pruned> {
   const keep = Math.max(1, options.keep);
+  const remove = options.remove ?? ((path: string) => Deno.remove(path));
   const pruned: Pruned = { snapshots: [], segments: [] };
   for await (const entry of Deno.readDir(dir)) {
     // A snapshot a crash left half written is never read; it only takes space.
@@ -20,9 +27,11 @@ export async function pruneLog(dir: string, options: { keep: number }): Promise<
   const snapshots = await listSnapshots(dir);
   const fulls = snapshots.filter((snapshot) => !snapshot.delta);
   const oldestKept = fulls.at(-Math.min(keep, fulls.length));
-  for (const snapshot of snapshots) {
-    if (!oldestKept || snapshot.seq >= oldestKept.seq) break;
-    await Deno.remove(snapshot.path);
+  // Newest first: a delta goes before the snapshot it builds on, so a crash in the middle never
+  // leaves a delta whose base is gone.
+  const doomed = snapshots.filter((snapshot) => oldestKept && snapshot.seq < oldestKept.seq);
+  for (const snapshot of doomed.reverse()) {
+    await remove(snapshot.path);
     pruned.snapshots.push(snapshot.path);
   }
   if (oldestKept) {
@@ -30,7 +39,7 @@ export async function pruneLog(dir: string, options: { keep: number }): Promise<
     // The last segment is never removed: it is where the log goes on.
     for (let i = 0; i < segments.length - 1; i++) {
       if (segments[i + 1]!.firstSeq - 1 > oldestKept.seq) break;
-      await Deno.remove(segments[i]!.path);
+      await remove(segments[i]!.path);
       pruned.segments.push(segments[i]!.path);
     }
   }

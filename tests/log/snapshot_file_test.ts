@@ -101,7 +101,7 @@ Deno.test("pruneLog keeps the newest K snapshots and every segment after the old
   await Deno.writeTextFile(join(dir.path, `${snapshotName(36)}.tmp`), "half");
   const pruned = await pruneLog(dir.path, { keep: 2 });
   // Oldest kept: 25. Segments 1 (1–10) and 11 (11–20) lie wholly before it; 21 holds 21–30.
-  assert.deepEqual(pruned.snapshots, [9, 20].map((seq) => join(dir.path, snapshotName(seq))));
+  assert.deepEqual(pruned.snapshots, [20, 9].map((seq) => join(dir.path, snapshotName(seq))));
   assert.deepEqual(pruned.segments, [1, 11].map((seq) => join(dir.path, segmentName(seq))));
   assert.deepEqual(
     [...Deno.readDirSync(dir.path)].map((entry) => entry.name).sort(),
@@ -156,9 +156,39 @@ Deno.test("pruneLog counts full snapshots and keeps the deltas that build on the
   await write(33, 22);
   const pruned = await pruneLog(dir.path, { keep: 1 });
   assert.deepEqual(pruned.snapshots, [
-    join(dir.path, snapshotName(5)),
     join(dir.path, snapshotName(8, true)),
-  ]);
+    join(dir.path, snapshotName(5)),
+  ], "newest first: a delta goes before its base");
   assert.deepEqual(pruned.segments, [join(dir.path, segmentName(1))], "11–20 holds 16–20");
   assert.deepEqual((await listSnapshots(dir.path)).map((file) => file.seq), [15, 22, 33]);
+});
+
+Deno.test("pruneLog cut short at any file never leaves a delta without the snapshot it builds on", async () => {
+  // full 5, delta 8 (on 5), delta 9 (on 8), full 15, delta 22 (on 15), full 30: keep 1 prunes 5 files.
+  const layout: [number, number][] = [[5, 0], [8, 5], [9, 8], [15, 0], [22, 15], [30, 0]];
+  for (let crashAfter = 0; crashAfter <= 5; crashAfter++) {
+    await using dir = await tempDir();
+    await Deno.writeTextFile(join(dir.path, segmentName(1)), "");
+    for (const [seq, base] of layout) {
+      await writeSnapshot(dir.path, { seq, base, at: 1, versions: VERSIONS }, 1, entries(1));
+    }
+    let removed = 0;
+    const remove = async (path: string) => {
+      if (removed === crashAfter) throw new Error("killed");
+      removed++;
+      await Deno.remove(path);
+    };
+    await pruneLog(dir.path, { keep: 1, remove }).catch(() => {});
+    const left = await listSnapshots(dir.path);
+    const seqs = new Set(left.map((file) => file.seq));
+    for (const file of left) {
+      const { header } = await readSnapshot(file.path);
+      if (header.base !== 0) {
+        assert.ok(
+          seqs.has(header.base),
+          `cut after ${crashAfter}: ${file.seq} lost ${header.base}`,
+        );
+      }
+    }
+  }
 });

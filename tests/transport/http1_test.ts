@@ -14,7 +14,7 @@ const LIMITS: HttpLimits = {
 };
 
 /** A server that echoes each request as JSON; the disposer shuts it down. */
-async function echoServer(dir: string) {
+function echoServer(dir: string) {
   const path = join(dir, "http.sock");
   const seen: HttpRequest[] = [];
   const server = serveHttp1(Deno.listen({ transport: "unix", path }), {
@@ -59,7 +59,7 @@ const post = (path: string, body: string, extra = "") =>
 
 Deno.test("http1 serves the framings dockerd and curl use", async (t) => {
   await using dir = await tempDir();
-  await using server = await echoServer(dir.path);
+  await using server = echoServer(dir.path);
   await t.step(
     "Content-Length, and a query and an absolute-form target are cut to the path",
     async () => {
@@ -110,7 +110,7 @@ Deno.test("http1 serves the framings dockerd and curl use", async (t) => {
 
 Deno.test("http1 refuses a request framed wrongly, with a JSON Err, and closes", async () => {
   await using dir = await tempDir();
-  await using server = await echoServer(dir.path);
+  await using server = echoServer(dir.path);
   const cases: [string, RegExp][] = [
     ["GARBAGE\r\n\r\n", /^HTTP\/1.1 400[\s\S]*not an HTTP\/1.1 request line/],
     ["POST /x HTTP/2.0\r\n\r\n", /^HTTP\/1.1 400/],
