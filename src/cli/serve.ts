@@ -204,6 +204,12 @@ async function serve(config: ServeConfig): Promise<number> {
   } catch (error) {
     const known = error instanceof StateDirLockedError || error instanceof LogDamagedError ||
       error instanceof SocketInUseError || error instanceof HistoryCompactedError;
+    if (error instanceof LogDamagedError) {
+      throw new CommandError(
+        `${error.message} (berth verify checks the whole log; berth repair --truncate-at ` +
+          `OFFSET cuts a damaged end off it)`,
+      );
+    }
     if (known) throw new CommandError(error.message);
     throw error;
   } finally {

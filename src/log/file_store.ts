@@ -194,8 +194,9 @@ const TAIL_WINDOW = 64 * 1024;
 
 /**
  * Where the good records of the last segment end, and the sequence number of the last one, from
- * its last bytes alone: a torn record (no end of line) and a damaged last line are cut off with a
- * warning, as a crash in the middle of a write leaves them; they were never acknowledged.
+ * its last bytes alone. Only a torn record — bytes after the last end of line, what a crash in the
+ * middle of a write leaves — is cut off, with a warning: it was never acknowledged. A complete
+ * line that does not decode may have been acknowledged: that is damage, as anywhere else.
  */
 async function readTail(
   path: string,
@@ -207,8 +208,16 @@ async function readTail(
   for (let window = TAIL_WINDOW;; window *= 2) {
     const start = Math.max(0, length - window);
     const bytes = await readAt(file, start, length - start);
-    const found = lastGoodRecord(path, bytes, start, firstSeq, warn);
-    if (found) return found;
+    const found = lastGoodRecord(path, bytes, start, firstSeq);
+    if (found) {
+      if (found.size < length) {
+        warn(
+          `Cut off a torn last record in ${path} at byte ${found.size} ` +
+            `(${length - found.size} bytes: record has no end of line); it was never acknowledged`,
+        );
+      }
+      return found;
+    }
   }
 }
 
@@ -218,28 +227,15 @@ function lastGoodRecord(
   bytes: Uint8Array,
   start: number,
   firstSeq: number,
-  warn: (message: string) => void,
 ): { size: number; lastSeq: number } | null {
-  let end = bytes.lastIndexOf(NEWLINE) + 1;
+  const end = bytes.lastIndexOf(NEWLINE) + 1;
   if (end === 0 && start > 0) return null;
-  const cut = (from: number, reason: string) =>
-    warn(
-      `Cut off a torn last record in ${path} at byte ${start + from} ` +
-        `(${bytes.length - from} bytes: ${reason}); it was never acknowledged`,
-    );
-  if (end < bytes.length) cut(end, "record has no end of line");
-  for (let tries = 0; tries < 2; tries++) {
-    if (end === 0) return { size: 0, lastSeq: firstSeq - 1 };
-    const lineStart = bytes.lastIndexOf(NEWLINE, end - 2) + 1;
-    if (lineStart === 0 && start > 0) return null;
-    const result = decodeRecord(bytes, lineStart);
-    if (result.ok) return { size: start + end, lastSeq: result.record.seq };
-    // A damaged last line is what a crash leaves too; one before it is damage.
-    if (tries === 1) throw new LogDamagedError(path, start + lineStart, result.reason);
-    cut(lineStart, result.reason);
-    end = lineStart;
-  }
-  return null;
+  if (end === 0) return { size: 0, lastSeq: firstSeq - 1 };
+  const lineStart = bytes.lastIndexOf(NEWLINE, end - 2) + 1;
+  if (lineStart === 0 && start > 0) return null;
+  const result = decodeRecord(bytes, lineStart);
+  if (!result.ok) throw new LogDamagedError(path, start + lineStart, result.reason);
+  return { size: start + end, lastSeq: result.record.seq };
 }
 
 async function readAt(file: Deno.FsFile, offset: number, length: number): Promise<Uint8Array> {
