@@ -5,7 +5,7 @@ import type { AnyMachineSnapshot } from "xstate";
 export { emittedIntents } from "./_actor.ts";
 import type { Intent } from "../../machines/intents.ts";
 import type { ActorId, KindName, SnapshotOfKind } from "../../machines/mod.ts";
-import type { EventStore, LogRecord } from "../log/store.ts";
+import { AppendFailedError, type EventStore, type LogRecord } from "../log/store.ts";
 import type { Effects, EventFields } from "./effects.ts";
 import {
   EffectFailedError,
@@ -167,10 +167,18 @@ export function createEngine(options: EngineOptions): Engine {
     const next = lean(kind.machine, stepped[0]);
     const actions = stepped[1];
     const entry: Omit<LogRecord, "seq"> = { at, actor: actor.id, type, v: kind.version, data };
+    const before = actor.snapshot;
+    const beforeDurable = actor.durable;
     const durable = store.append(entry).then((logged) => {
       // Appends resolve in log order, so observers hear events in the order they were logged.
       if (observers.size > 0) tell(logged, next);
     }, (error) => {
+      if (error instanceof AppendFailedError) {
+        // Not on disk and never will be (a full disk): memory steps back to what the log holds,
+        // and the store takes appends again once it can.
+        stepBack(actor, error, before, beforeDurable);
+        throw unavailable(error);
+      }
       // Memory may now be ahead of the log: refuse everything from here on.
       broken ??= error instanceof Error ? error : new Error(String(error));
       throw unavailable(broken);
@@ -193,8 +201,28 @@ export function createEngine(options: EngineOptions): Engine {
     }
   }
 
+  /**
+   * Puts the actor back where it was before its first record that failed: the rest of that batch
+   * failed with the same error, and each later record stood on this one.
+   */
+  function stepBack(
+    actor: Actor,
+    error: Error,
+    before: AnyMachineSnapshot,
+    beforeDurable: Promise<void>,
+  ) {
+    if (actor.failedWith === error) return;
+    actor.failedWith = error;
+    actor.snapshot = before;
+    actor.durable = beforeDurable;
+    if (isUnborn(actor)) forget(actor);
+  }
+
   function unavailable(cause: Error) {
-    return new UnavailableError("Cannot record events: the log failed; restart Berth", { cause });
+    const why = cause instanceof AppendFailedError
+      ? cause.message
+      : "the log failed; restart Berth";
+    return new UnavailableError(`Cannot record events: ${why}`, { cause });
   }
 
   async function step(actor: Actor, fields: AnyDecision): Promise<Outcome> {

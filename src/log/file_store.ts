@@ -1,12 +1,13 @@
 // The file event store: segments of log lines in <state-dir>/log, group-committed with one
 // write and one fdatasync per batch. Knows nothing of the engine.
 import { join } from "node:path";
-import { decodeRecord, encodeRecord } from "./record.ts";
+import { encodeRecord } from "./record.ts";
+import { readTail } from "./_tail.ts";
 import { readLog } from "./reader.ts";
 import { LogDamagedError, SEGMENT_REGEXP, segmentName } from "./segments.ts";
 
 export { LogDamagedError, SEGMENT_REGEXP, segmentName };
-import type { EventStore, LogRecord, NewRecord } from "./store.ts";
+import { AppendFailedError, type EventStore, type LogRecord, type NewRecord } from "./store.ts";
 
 export type FileStoreOptions = {
   /** The directory that holds the segments; created (mode 0700) if missing. */
@@ -90,19 +91,27 @@ export async function openFileStore(
   const queue: Pending[] = [];
   const listeners = new Set<(record: LogRecord) => void>();
   let writing: Promise<void> | null = null;
-  let failure: Error | null = null;
+  // The last record known to be on disk; appends after it are in flight.
+  let durableSeq = lastSeq;
+  // Set while the segment may hold bytes of a failed batch: cut back to `size` before writing on.
+  let failure: AppendFailedError | null = null;
+  let recovering: Promise<void> | null = null;
+  // Said once when the log stops taking writes, and once when it takes them again.
+  let failing = false;
   let closed = false;
   const stats: FileStoreStats = { batches: 0, records: 0, bytes: totalBytes };
 
   async function rotate(nextSeq: number) {
-    file.close();
-    file = await Deno.open(join(dir, segmentName(nextSeq)), {
+    // The new segment first: if it cannot be made, the current one is still open to cut back.
+    const next = await Deno.open(join(dir, segmentName(nextSeq)), {
       create: true,
       append: true,
       mode: 0o600,
     });
-    await syncDir(dir);
+    file.close();
+    file = next;
     size = 0;
+    await syncDir(dir);
   }
 
   async function pump() {
@@ -124,11 +133,13 @@ export async function openFileStore(
         stats.batches += 1;
         stats.records += batch.length;
         stats.bytes += bytes.length;
+        durableSeq = batch.at(-1)!.record.seq;
+        if (failing) {
+          failing = false;
+          warn(`the log in ${dir} is written again, from sequence ${batch[0]!.record.seq}`);
+        }
       } catch (error) {
-        failure = new Error(`Cannot append to log in ${dir}: ${errorMessage(error)}`, {
-          cause: error,
-        });
-        for (const pending of [...batch, ...queue.splice(0)]) pending.done.reject(failure);
+        fail(batch, error);
         return;
       }
       const now = timings ? performance.now() : 0;
@@ -138,6 +149,37 @@ export async function openFileStore(
         for (const listener of listeners) listener(pending.record);
       }
     }
+  }
+
+  /**
+   * A batch could not be written or synced (a full disk, an I/O error): none of it, nor anything
+   * queued behind it, is acknowledged. Their sequence numbers go back to the next appends, and the
+   * segment is cut back to its last durable byte before anything else is written.
+   */
+  function fail(batch: Pending[], error: unknown) {
+    failure = new AppendFailedError(`the log in ${dir} cannot be written: ${errorMessage(error)}`, {
+      cause: error,
+    });
+    if (!failing) warn(`${failure.message}; calls that change state are refused until it can`);
+    failing = true;
+    lastSeq = durableSeq;
+    for (const pending of [...batch, ...queue.splice(0)]) pending.done.reject(failure);
+    recover();
+  }
+
+  /** Cuts the segment back to its last durable byte; the store takes appends again once done. */
+  function recover() {
+    recovering ??= (async () => {
+      try {
+        await file.truncate(size);
+        await file.syncData();
+        failure = null;
+      } catch {
+        // Tried again by the next append: the disk may have room or be back by then.
+      } finally {
+        recovering = null;
+      }
+    })();
   }
 
   function kick() {
@@ -161,10 +203,15 @@ export async function openFileStore(
       yield* readLog(dir, { from: after + 1, to: openedAt });
     },
     async flush() {
-      await lastAppend;
+      // After a failed batch the lost appends are forgotten: what is left is all durable.
+      if (durableSeq !== lastSeq) await lastAppend;
     },
     append(entry: NewRecord) {
-      if (failure) return Promise.reject(failure);
+      if (failure) {
+        recover();
+        // A new error each time: each refused append steps back its own actor.
+        return Promise.reject(new AppendFailedError(failure.message, { cause: failure.cause }));
+      }
       if (closed) return Promise.reject(new Error("Cannot append to log: the store is closed"));
       const record: LogRecord = { seq: ++lastSeq, ...entry };
       const done = Promise.withResolvers<LogRecord>();
@@ -183,71 +230,10 @@ export async function openFileStore(
     },
     async close() {
       closed = true;
-      while (writing) await writing;
+      while (writing || recovering) await (writing ?? recovering);
       file.close();
     },
   };
-}
-
-const NEWLINE = 0x0a;
-const TAIL_WINDOW = 64 * 1024;
-
-/**
- * Where the good records of the last segment end, and the sequence number of the last one, from
- * its last bytes alone. Only a torn record — bytes after the last end of line, what a crash in the
- * middle of a write leaves — is cut off, with a warning: it was never acknowledged. A complete
- * line that does not decode may have been acknowledged: that is damage, as anywhere else.
- */
-async function readTail(
-  path: string,
-  firstSeq: number,
-  warn: (message: string) => void,
-): Promise<{ size: number; lastSeq: number }> {
-  using file = await Deno.open(path, { read: true });
-  const length = (await file.stat()).size;
-  for (let window = TAIL_WINDOW;; window *= 2) {
-    const start = Math.max(0, length - window);
-    const bytes = await readAt(file, start, length - start);
-    const found = lastGoodRecord(path, bytes, start, firstSeq);
-    if (found) {
-      if (found.size < length) {
-        warn(
-          `Cut off a torn last record in ${path} at byte ${found.size} ` +
-            `(${length - found.size} bytes: record has no end of line); it was never acknowledged`,
-        );
-      }
-      return found;
-    }
-  }
-}
-
-/** The last good record in `bytes` (read from `start`); null when the window must grow. */
-function lastGoodRecord(
-  path: string,
-  bytes: Uint8Array,
-  start: number,
-  firstSeq: number,
-): { size: number; lastSeq: number } | null {
-  const end = bytes.lastIndexOf(NEWLINE) + 1;
-  if (end === 0 && start > 0) return null;
-  if (end === 0) return { size: 0, lastSeq: firstSeq - 1 };
-  const lineStart = bytes.lastIndexOf(NEWLINE, end - 2) + 1;
-  if (lineStart === 0 && start > 0) return null;
-  const result = decodeRecord(bytes, lineStart);
-  if (!result.ok) throw new LogDamagedError(path, start + lineStart, result.reason);
-  return { size: start + end, lastSeq: result.record.seq };
-}
-
-async function readAt(file: Deno.FsFile, offset: number, length: number): Promise<Uint8Array> {
-  const bytes = new Uint8Array(length);
-  await file.seek(offset, Deno.SeekMode.Start);
-  let read = 0;
-  while (read < length) {
-    const n = await file.read(bytes.subarray(read));
-    if (n === null) break;
-    read += n;
-  }
-  return bytes.subarray(0, read);
 }
 
 function concat(batch: Pending[]): Uint8Array {

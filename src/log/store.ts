@@ -43,3 +43,11 @@ export interface EventStore {
   /** Waits for every pending append, syncs and releases the store. */
   close(): Promise<void>;
 }
+
+/**
+ * An append that did not reach the log and never will: its sequence number is given to the next
+ * record, and whoever stepped ahead on it must step back. The message says why (the disk's error).
+ */
+export class AppendFailedError extends Error {
+  override name = "AppendFailedError";
+}
