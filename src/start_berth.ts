@@ -68,6 +68,8 @@ export type StartOptions = {
   poolPrefix?: number;
   /** Start a new log segment past this size (default 64 MiB; tests make it small). */
   segmentBytes?: number;
+  /** How long a state change may wait for the disk before its caller is told (default 10 s). */
+  logTimeoutMs?: number;
   /** When to take snapshots and how many to keep (DEFAULT_CHECKPOINT_POLICY when absent). */
   checkpoints?: CheckpointPolicy;
   /** Diagnostics: warnings (torn record cut, drift repaired) and internal errors. */
@@ -102,6 +104,7 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
       dir: logDir,
       warn,
       ...(options.segmentBytes === undefined ? {} : { segmentBytes: options.segmentBytes }),
+      ...(options.logTimeoutMs === undefined ? {} : { stallMs: options.logTimeoutMs }),
       timings: {
         batch(records, _bytes, seconds) {
           metrics.batchRecords.observe(records);

@@ -56,6 +56,8 @@ Deno.test("main --help tells the truth about commands, flags and environment", a
         "BERTH_SNAPSHOT_MIB",
         "--keep-snapshots",
         "BERTH_KEEP_SNAPSHOTS",
+        "--log-timeout",
+        "BERTH_LOG_TIMEOUT",
       ]
     ) {
       assert.ok(stdout.includes(flag), `serve --help mentions ${flag}`);

@@ -2,7 +2,7 @@
 import { type Cidr, DEFAULT_POOL_PREFIX, DEFAULT_POOL_RANGE, parseCidr } from "../backends/ipam.ts";
 import { type CheckpointPolicy, DEFAULT_CHECKPOINT_POLICY } from "../engine/checkpoint.ts";
 import { HistoryCompactedError } from "../engine/snapshots.ts";
-import { LogDamagedError } from "../log/file_store.ts";
+import { DEFAULT_STALL_MS, LogDamagedError } from "../log/file_store.ts";
 import { StateDirLockedError } from "../log/lock.ts";
 import { startBerth } from "../start_berth.ts";
 import { SocketInUseError } from "../transport/_unix_socket.ts";
@@ -62,7 +62,18 @@ Options:
                      segments and snapshots are deleted. Time travel reaches back to the oldest
                      kept snapshot; a damaged one falls back to the one before it.
                      \`berth compact\` does it on demand.
+  --log-timeout S    how long a call that changes state waits for the    [env BERTH_LOG_TIMEOUT]
+                     disk (default: ${
+  DEFAULT_STALL_MS / 1000
+} s). Past it (a stalled or frozen disk) the
+                     caller gets an error saying the change may still be recorded, and further
+                     changes are refused at once until the disk takes the log again. Calls that
+                     change nothing (Activate, Capabilities, Get, Path) keep answering; List
+                     waits for what it shows to be on disk, at most as long.
   -h, --help         show this help
+
+A full disk is said in the reply of every call it refuses and once on stderr; Berth writes on
+once space returns, without a restart. Nothing is acknowledged that is not on disk.
 
 Stops cleanly on SIGINT or SIGTERM: calls in flight finish, the log is synced, the sockets removed.
 Needs root: the socket directories, the state directory, and ip link for bridges and veths.
@@ -77,6 +88,7 @@ type ServeConfig = {
   poolPrefix: number;
   repairOrphans: boolean;
   checkpoints: CheckpointPolicy;
+  logTimeoutMs: number;
 };
 
 function setting(flag: string | undefined, env: string, fallback: string): string {
@@ -103,6 +115,7 @@ function parseServe(args: string[]): ServeConfig {
     "snapshot-every": { type: "string" },
     "snapshot-mib": { type: "string" },
     "keep-snapshots": { type: "string" },
+    "log-timeout": { type: "string" },
   });
   const name = setting(values.name, "BERTH_NAME", "berth");
   if (!PLUGIN_NAME_REGEXP.test(name)) {
@@ -151,10 +164,16 @@ function parseServe(args: string[]): ServeConfig {
       1,
     ),
   };
+  const logTimeoutMs = 1000 * wholeSetting(
+    setting(values["log-timeout"], "BERTH_LOG_TIMEOUT", `${DEFAULT_STALL_MS / 1000}`),
+    "--log-timeout",
+    1,
+  );
   return {
     name,
     socket,
     checkpoints,
+    logTimeoutMs,
     stateDir,
     admin,
     poolRange,
@@ -183,6 +202,7 @@ async function serve(config: ServeConfig): Promise<number> {
       repairOrphans: config.repairOrphans,
       poolPrefix: config.poolPrefix,
       checkpoints: config.checkpoints,
+      logTimeoutMs: config.logTimeoutMs,
       warn: (message) => diagnose("WARN", message),
       report: (message) => diagnose("ERROR", message),
       onAdmin: (admin) => diagnose("INFO", `admin on ${describeAdminAddress(admin.address)}`),

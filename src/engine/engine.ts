@@ -5,7 +5,12 @@ import type { AnyMachineSnapshot } from "xstate";
 export { emittedIntents } from "./_actor.ts";
 import type { Intent } from "../../machines/intents.ts";
 import type { ActorId, KindName, SnapshotOfKind } from "../../machines/mod.ts";
-import { AppendFailedError, type EventStore, type LogRecord } from "../log/store.ts";
+import {
+  AppendFailedError,
+  AppendStalledError,
+  type EventStore,
+  type LogRecord,
+} from "../log/store.ts";
 import type { Effects, EventFields } from "./effects.ts";
 import {
   EffectFailedError,
@@ -126,6 +131,9 @@ export function createEngine(options: EngineOptions): Engine {
   let changed = new Set<string>();
   let draining = false;
   let broken: Error | null = null;
+  // Durability promises of records a stalled disk still holds, until it takes them: a read of
+  // such an actor answers at once that the disk is stalled instead of waiting on it.
+  const stalledWaits = new WeakMap<Promise<void>, AppendStalledError>();
   // Commands queued or running, and who waits for them to reach zero (drain).
   let inFlight = 0;
   let idle: PromiseWithResolvers<void> | null = null;
@@ -173,6 +181,11 @@ export function createEngine(options: EngineOptions): Engine {
       // Appends resolve in log order, so observers hear events in the order they were logged.
       if (observers.size > 0) tell(logged, next);
     }, (error) => {
+      if (error instanceof AppendStalledError) {
+        // Still queued: memory stays ahead of the log until the disk takes it, or the log fails.
+        if (actor.durable === durable) actor.durable = stillStalled(error);
+        throw unavailable(error);
+      }
       if (error instanceof AppendFailedError) {
         // Not on disk and never will be (a full disk): memory steps back to what the log holds,
         // and the store takes appends again once it can.
@@ -201,6 +214,19 @@ export function createEngine(options: EngineOptions): Engine {
     }
   }
 
+  function stillStalled(error: AppendStalledError): Promise<void> {
+    const written = error.written;
+    if (!stalledWaits.has(written)) {
+      stalledWaits.set(written, error);
+      written.then(() => stalledWaits.delete(written), (failed) => {
+        stalledWaits.delete(written);
+        // Records the callers were told might still be written never were.
+        broken ??= failed instanceof Error ? failed : new Error(String(failed));
+      });
+    }
+    return written;
+  }
+
   /**
    * Puts the actor back where it was before its first record that failed: the rest of that batch
    * failed with the same error, and each later record stood on this one.
@@ -219,7 +245,7 @@ export function createEngine(options: EngineOptions): Engine {
   }
 
   function unavailable(cause: Error) {
-    const why = cause instanceof AppendFailedError
+    const why = cause instanceof AppendFailedError || cause instanceof AppendStalledError
       ? cause.message
       : "the log failed; restart Berth";
     return new UnavailableError(`Cannot record events: ${why}`, { cause });
@@ -325,6 +351,8 @@ export function createEngine(options: EngineOptions): Engine {
         }
         // Never show a state whose last event is not on disk yet.
         const snapshot = actor.snapshot as SnapshotOfKind[K];
+        const stalled = stalledWaits.get(actor.durable);
+        if (stalled) return Promise.reject(unavailable(stalled));
         return actor.durable.then(() => snapshot);
       });
     },

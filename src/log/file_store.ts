@@ -3,11 +3,18 @@
 import { join } from "node:path";
 import { encodeRecord } from "./record.ts";
 import { readTail } from "./_tail.ts";
+import { errorMessage, syncDir, writeAll } from "./_file_io.ts";
 import { readLog } from "./reader.ts";
 import { LogDamagedError, SEGMENT_REGEXP, segmentName } from "./segments.ts";
 
 export { LogDamagedError, SEGMENT_REGEXP, segmentName };
-import { AppendFailedError, type EventStore, type LogRecord, type NewRecord } from "./store.ts";
+import {
+  AppendFailedError,
+  AppendStalledError,
+  type EventStore,
+  type LogRecord,
+  type NewRecord,
+} from "./store.ts";
 
 export type FileStoreOptions = {
   /** The directory that holds the segments; created (mode 0700) if missing. */
@@ -16,6 +23,11 @@ export type FileStoreOptions = {
   warn: (message: string) => void;
   /** Start a new segment once the current one is larger than this. */
   segmentBytes?: number;
+  /**
+   * How long a batch may take to reach the disk before its callers are told (default 10 s); the
+   * store then refuses new appends until the disk takes the stalled ones.
+   */
+  stallMs?: number;
   /** Timings for metrics; called on the append path, so they must be cheap. */
   timings?: StoreTimings;
 };
@@ -29,6 +41,7 @@ export type StoreTimings = {
 };
 
 const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_STALL_MS = 10_000;
 
 type Pending = {
   bytes: Uint8Array;
@@ -50,6 +63,7 @@ export async function openFileStore(
 ): Promise<EventStore & { stats(): FileStoreStats }> {
   const { dir, warn, timings } = options;
   const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+  const stallMs = options.stallMs ?? DEFAULT_STALL_MS;
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
   await Deno.chmod(dir, 0o700);
   const names = [];
@@ -91,6 +105,7 @@ export async function openFileStore(
   const queue: Pending[] = [];
   const listeners = new Set<(record: LogRecord) => void>();
   let writing: Promise<void> | null = null;
+  let inFlight: Pending[] = [];
   // The last record known to be on disk; appends after it are in flight.
   let durableSeq = lastSeq;
   // Set while the segment may hold bytes of a failed batch: cut back to `size` before writing on.
@@ -98,6 +113,9 @@ export async function openFileStore(
   let recovering: Promise<void> | null = null;
   // Said once when the log stops taking writes, and once when it takes them again.
   let failing = false;
+  // Set once a batch took longer than stallMs: callers were told, new appends are refused until
+  // the disk took every append up to `until`.
+  let stall: { until: number; written: PromiseWithResolvers<void> } | null = null;
   let closed = false;
   const stats: FileStoreStats = { batches: 0, records: 0, bytes: totalBytes };
 
@@ -117,13 +135,15 @@ export async function openFileStore(
   async function pump() {
     while (queue.length > 0 && failure === null) {
       const batch = queue.splice(0);
+      inFlight = batch;
+      // One timer per batch, not per append: a write stuck on a stalled disk tells its callers.
+      const timer = stall ? undefined : setTimeout(stalled, stallMs);
       try {
         if (size >= segmentBytes) await rotate(batch[0]!.record.seq);
         const bytes = concat(batch);
-        // The write only fills the page cache: doing it in place saves a trip through the blocking
-        // thread pool. The sync is asynchronous on purpose: appends arriving meanwhile join the
-        // next batch (a synchronous sync would stall the event loop and stop batching).
-        writeAllSync(file, bytes);
+        // Both asynchronous, on the blocking thread pool: a stalled disk must not stop the event
+        // loop, and appends arriving meanwhile join the next batch.
+        await writeAll(file, bytes);
         const syncStart = timings ? performance.now() : 0;
         await file.syncData();
         if (timings) {
@@ -134,13 +154,12 @@ export async function openFileStore(
         stats.records += batch.length;
         stats.bytes += bytes.length;
         durableSeq = batch.at(-1)!.record.seq;
-        if (failing) {
-          failing = false;
-          warn(`the log in ${dir} is written again, from sequence ${batch[0]!.record.seq}`);
-        }
+        if (failing || stall) written();
       } catch (error) {
         fail(batch, error);
         return;
+      } finally {
+        clearTimeout(timer);
       }
       const now = timings ? performance.now() : 0;
       for (const pending of batch) {
@@ -149,6 +168,36 @@ export async function openFileStore(
         for (const listener of listeners) listener(pending.record);
       }
     }
+  }
+
+  /** The batch in flight took stallMs: its callers and those queued behind are told now. */
+  function stalled() {
+    stall = { until: lastSeq, written: Promise.withResolvers<void>() };
+    stall.written.promise.catch(() => {}); // for whoever waits on it
+    const error = new AppendStalledError(
+      `the log in ${dir} did not reach the disk within ${stallMs / 1e3} s (a stalled or ` +
+        `frozen disk?); the change may still be recorded once it does`,
+      stall.written.promise,
+    );
+    warn(
+      `the log in ${dir} has not reached the disk for ${stallMs / 1e3} s (a stalled or frozen ` +
+        `disk?); calls that change state are refused until it does`,
+    );
+    for (const pending of inFlight) pending.done.reject(error);
+
+    for (const pending of queue) pending.done.reject(error);
+  }
+
+  /** After a good batch: says the log is written again, once every stalled append is on disk. */
+  function written() {
+    if (stall && durableSeq >= stall.until) {
+      stall.written.resolve();
+      stall = null;
+      warn(`the log in ${dir} reached the disk again, at sequence ${durableSeq}`);
+    } else if (failing && !stall) {
+      warn(`the log in ${dir} is written again, from sequence ${durableSeq}`);
+    }
+    if (!stall) failing = false;
   }
 
   /**
@@ -164,6 +213,9 @@ export async function openFileStore(
     failing = true;
     lastSeq = durableSeq;
     for (const pending of [...batch, ...queue.splice(0)]) pending.done.reject(failure);
+    // Appends told they might still be written never will be: whoever kept them must know.
+    stall?.written.reject(failure);
+    stall = null;
     recover();
   }
 
@@ -212,6 +264,14 @@ export async function openFileStore(
         // A new error each time: each refused append steps back its own actor.
         return Promise.reject(new AppendFailedError(failure.message, { cause: failure.cause }));
       }
+      if (stall) {
+        return Promise.reject(
+          new AppendFailedError(
+            `the log in ${dir} is stalled: a write has not reached the disk for over ` +
+              `${stallMs / 1e3} s`,
+          ),
+        );
+      }
       if (closed) return Promise.reject(new Error("Cannot append to log: the store is closed"));
       const record: LogRecord = { seq: ++lastSeq, ...entry };
       const done = Promise.withResolvers<LogRecord>();
@@ -247,18 +307,4 @@ function concat(batch: Pending[]): Uint8Array {
     offset += pending.bytes.length;
   }
   return out;
-}
-
-function writeAllSync(file: Deno.FsFile, bytes: Uint8Array) {
-  let written = 0;
-  while (written < bytes.length) written += file.writeSync(bytes.subarray(written));
-}
-
-async function syncDir(dir: string) {
-  using handle = await Deno.open(dir, { read: true });
-  await handle.sync();
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

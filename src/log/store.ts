@@ -51,3 +51,15 @@ export interface EventStore {
 export class AppendFailedError extends Error {
   override name = "AppendFailedError";
 }
+
+/**
+ * An append that did not reach the disk within the store's timeout (a stalled disk): it is still
+ * queued and may yet be written. `written` settles when it and every append rejected with it are
+ * durable, or rejects if the log failed meanwhile (then memory is ahead of the log).
+ */
+export class AppendStalledError extends Error {
+  override name = "AppendStalledError";
+  constructor(message: string, readonly written: Promise<void>) {
+    super(message);
+  }
+}

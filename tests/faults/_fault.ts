@@ -1,5 +1,6 @@
 // What the fault suite shares: a start that must be refused (bounded, so that a Berth that does
 // start fails the test instead of hanging it), and small waits. Imports nothing of src/.
+import { join } from "node:path";
 import { spawnBerth } from "../helpers/berth_process.ts";
 
 /** Runs `berth serve args`, which must exit on its own within `timeoutMs`; its code and stderr. */
@@ -76,4 +77,16 @@ export async function fillUp(path: string): Promise<void> {
       if (!(error instanceof Error && /no space left/i.test(error.message))) throw error;
     }
   }
+}
+
+/** How many records the log segments of `stateDir` hold (complete lines). */
+export function recordsOnDisk(stateDir: string): number {
+  const dir = join(stateDir, "log");
+  let lines = 0;
+  for (const entry of Deno.readDirSync(dir)) {
+    if (!entry.name.endsWith(".log")) continue;
+    const text = Deno.readTextFileSync(join(dir, entry.name));
+    lines += text.split("\n").length - 1;
+  }
+  return lines;
 }

@@ -7,18 +7,7 @@ import { runBerth, spawnBerth } from "../helpers/berth_process.ts";
 import { pluginClient } from "../helpers/plugin_socket.ts";
 import { rootMissing, skipUnless } from "../helpers/skip.ts";
 import { tempDir } from "../helpers/temp_dir.ts";
-import { fillUp, mountSmall } from "./_fault.ts";
-
-function recordsOnDisk(stateDir: string): number {
-  const dir = join(stateDir, "log");
-  let lines = 0;
-  for (const entry of Deno.readDirSync(dir)) {
-    if (!entry.name.endsWith(".log")) continue;
-    const text = Deno.readTextFileSync(join(dir, entry.name));
-    lines += text.split("\n").length - 1;
-  }
-  return lines;
-}
+import { fillUp, mountSmall, recordsOnDisk } from "./_fault.ts";
 
 const NAME = "a full disk is reported, refused honestly and recovered from without a restart";
 Deno.test({ name: NAME, ignore: skipUnless(NAME, rootMissing()) }, async () => {
