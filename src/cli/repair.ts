@@ -1,6 +1,7 @@
 // `berth repair`: the operator's decision on a damaged end of the log — cut the last segment at a
 // record boundary. Takes the state-dir lock (refuses while Berth runs) and says what it cut.
 import { join } from "node:path";
+import { SymlinkRefusedError } from "../log/file_store.ts";
 import { lockStateDir, StateDirLockedError } from "../log/lock.ts";
 import { RepairRefusedError, truncateLog } from "../log/repair.ts";
 import {
@@ -54,6 +55,7 @@ async function repair(args: string[]): Promise<number> {
       if (error instanceof StateDirLockedError) {
         throw new CommandError(`${error.message}; stop it before repairing its log`);
       }
+      if (error instanceof SymlinkRefusedError) throw new CommandError(error.message);
       if (error instanceof RepairRefusedError) {
         throw new CommandError(`Cannot repair the log of ${stateDir}: ${error.message}`);
       }

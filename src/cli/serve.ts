@@ -2,7 +2,7 @@
 import { type Cidr, DEFAULT_POOL_PREFIX, DEFAULT_POOL_RANGE, parseCidr } from "../backends/ipam.ts";
 import { type CheckpointPolicy, DEFAULT_CHECKPOINT_POLICY } from "../engine/checkpoint.ts";
 import { HistoryCompactedError } from "../engine/snapshots.ts";
-import { DEFAULT_STALL_MS, LogDamagedError } from "../log/file_store.ts";
+import { DEFAULT_STALL_MS, LogDamagedError, SymlinkRefusedError } from "../log/file_store.ts";
 import { StateDirLockedError } from "../log/lock.ts";
 import { startBerth } from "../start_berth.ts";
 import { SocketInUseError } from "../transport/_unix_socket.ts";
@@ -223,7 +223,8 @@ async function serve(config: ServeConfig): Promise<number> {
     return 0;
   } catch (error) {
     const known = error instanceof StateDirLockedError || error instanceof LogDamagedError ||
-      error instanceof SocketInUseError || error instanceof HistoryCompactedError;
+      error instanceof SocketInUseError || error instanceof HistoryCompactedError ||
+      error instanceof SymlinkRefusedError;
     if (error instanceof LogDamagedError) {
       throw new CommandError(
         `${error.message} (berth verify checks the whole log; berth repair --truncate-at ` +

@@ -4,10 +4,12 @@ import { join } from "node:path";
 import { encodeRecord } from "./record.ts";
 import { readTail } from "./_tail.ts";
 import { errorMessage, syncDir, writeAll } from "./_file_io.ts";
+import { openNoFollow, refuseSymlink, SymlinkRefusedError } from "./_no_follow.ts";
+import { SNAPSHOT_REGEXP } from "./snapshot_file.ts";
 import { readLog } from "./reader.ts";
 import { LogDamagedError, SEGMENT_REGEXP, segmentName } from "./segments.ts";
 
-export { LogDamagedError, SEGMENT_REGEXP, segmentName };
+export { LogDamagedError, SEGMENT_REGEXP, segmentName, SymlinkRefusedError };
 import {
   AppendFailedError,
   AppendStalledError,
@@ -64,10 +66,16 @@ export async function openFileStore(
   const { dir, warn, timings } = options;
   const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
   const stallMs = options.stallMs ?? DEFAULT_STALL_MS;
+  // Never through a link: mkdir would create, and chmod change, whatever it points at.
+  await refuseSymlink(dir);
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  await refuseSymlink(dir);
   await Deno.chmod(dir, 0o700);
   const names = [];
   for await (const entry of Deno.readDir(dir)) {
+    if (entry.isSymlink && (SEGMENT_REGEXP.test(entry.name) || SNAPSHOT_REGEXP.test(entry.name))) {
+      throw new SymlinkRefusedError(join(dir, entry.name));
+    }
     if (entry.isFile && SEGMENT_REGEXP.test(entry.name)) names.push(entry.name);
   }
   names.sort();
@@ -95,7 +103,7 @@ export async function openFileStore(
   // The promise of the last append: once it settles, every earlier one has.
   let lastAppend: Promise<unknown> = Promise.resolve();
   const current = names.at(-1) ?? segmentName(1);
-  let file = await Deno.open(join(dir, current), {
+  let file = await openNoFollow(join(dir, current), {
     create: true,
     append: true,
     mode: 0o600,
@@ -121,7 +129,7 @@ export async function openFileStore(
 
   async function rotate(nextSeq: number) {
     // The new segment first: if it cannot be made, the current one is still open to cut back.
-    const next = await Deno.open(join(dir, segmentName(nextSeq)), {
+    const next = await openNoFollow(join(dir, segmentName(nextSeq)), {
       create: true,
       append: true,
       mode: 0o600,

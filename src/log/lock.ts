@@ -1,5 +1,6 @@
 // The state-directory lock: one engine owns a state dir; a second one is told who holds it.
 import { join } from "node:path";
+import { openNoFollow } from "./_no_follow.ts";
 
 /** Another process holds the state directory. */
 export class StateDirLockedError extends Error {
@@ -23,7 +24,7 @@ export async function lockStateDir(dir: string): Promise<StateDirLock> {
   let file: Deno.FsFile | null = null;
   try {
     if (!directory.tryLockSync(true)) throw await locked(dir, path);
-    file = await Deno.open(path, { read: true, write: true, create: true, mode: 0o600 });
+    file = await openNoFollow(path, { read: true, write: true, create: true, mode: 0o600 });
     if (!file.tryLockSync(true)) throw await locked(dir, path);
   } catch (error) {
     file?.close();
@@ -44,7 +45,11 @@ export async function lockStateDir(dir: string): Promise<StateDirLock> {
 }
 
 async function locked(dir: string, path: string): Promise<StateDirLockedError> {
-  const holder = await Deno.readTextFile(path).then((text) => text.trim(), () => "");
+  // Read without following a link: its target is not the holder's note.
+  const holder = await Deno.lstat(path).then(
+    (info) => info.isFile ? Deno.readTextFile(path).then((text) => text.trim()) : "",
+    () => "",
+  );
   return new StateDirLockedError(
     `Cannot lock state dir ${dir}: held by another Berth (${holder || "holder unknown"})`,
   );

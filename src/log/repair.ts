@@ -1,9 +1,11 @@
 // The operator's cut: the last segment truncated at a record boundary the operator chose (where
 // verify or a refused start named damage), and the snapshots past the new end removed. The caller
 // holds the state-dir lock. Imports nothing of the engine.
+import { refuseLinkedEntries, refuseSymlink } from "./_no_follow.ts";
 import { decodeRecord } from "./record.ts";
 import { listSegments } from "./reader.ts";
-import { listSnapshots } from "./snapshot_file.ts";
+import { SEGMENT_REGEXP } from "./segments.ts";
+import { listSnapshots, SNAPSHOT_REGEXP } from "./snapshot_file.ts";
 
 /** A cut the log cannot take as asked; the message says why, in one line. */
 export class RepairRefusedError extends Error {
@@ -29,6 +31,9 @@ const NEWLINE = 0x0a;
  * record before it must read clean (else the cut would leave damage behind and is refused).
  */
 export async function truncateLog(dir: string, offset: number): Promise<Cut> {
+  // Truncate and remove follow no link: a linked segment or snapshot is refused, not cut.
+  await refuseSymlink(dir);
+  await refuseLinkedEntries(dir, [SEGMENT_REGEXP, SNAPSHOT_REGEXP]);
   const last = (await listSegments(dir)).at(-1);
   if (!last) throw new RepairRefusedError(`${dir} holds no log segment`);
   const file = last.path;
