@@ -287,11 +287,29 @@ export function createEngine(options: EngineOptions): Engine {
     const { intents, durable } = record(actor, event, stepped);
     // No effect: free the mailbox now; the caller waits for the disk outside it.
     if (intents.length === 0) return { snapshot: actor.snapshot, durable };
-    await durable; // an effect runs only once its intent is on disk
+    try {
+      await durable; // an effect runs only once its intent is on disk
+    } catch (error) {
+      const cause = error instanceof UnavailableError ? error.cause : null;
+      // Still queued for a stalled disk: the caller hears now that it may yet happen, and the
+      // cycle ends once the intent lands, in the mailbox like any command.
+      if (cause instanceof AppendStalledError) finishOnceWritten(actor, intents, cause.written);
+      throw error;
+    }
     let failure: string | null = null;
     for (const intent of intents) failure ??= await carryOut(actor, intent);
     if (failure !== null) throw new EffectFailedError(failure);
     return { snapshot: actor.snapshot, durable: DONE };
+  }
+
+  function finishOnceWritten(actor: Actor, intents: Intent[], written: Promise<void>) {
+    written.then(() =>
+      enqueue(actor, async () => {
+        for (const intent of intents) await carryOut(actor, intent);
+      })
+    ).catch((error) => {
+      warn(`Cannot finish ${actor.id} once the log reached the disk: ${describe(error)}`);
+    });
   }
 
   /** Runs one intent's effect and records its outcome; returns the failure message, if any. */

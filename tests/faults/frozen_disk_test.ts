@@ -91,6 +91,19 @@ Deno.test({
     plugin.call("VolumeDriver.Create", { Name: "d1" }),
   );
   assert.equal(after.status, 200, after.text);
+  let last = "";
+  // The Create the disk held up lands, and its effect runs then: the volume is there.
+  await waitFor(
+    async () => {
+      const get = await plugin.call("VolumeDriver.Get", { Name: "b1" });
+      last = get.text;
+      return get.status === 200 && /"state":"unmounted"/.test(get.text);
+    },
+    "the held-up Create to finish",
+    5000,
+  ).catch((error) => {
+    throw new Error(`${error.message}: ${last}\n${berth.stderr()}`);
+  });
   berth.kill("SIGTERM");
   assert.equal((await berth.exited()).code, 0);
   const synced = /stopped; log synced at event (\d+)/.exec(berth.stderr());
