@@ -114,6 +114,9 @@ type AnyDecision = EventFields | ((snapshot: AnyMachineSnapshot) => EventFields 
 /** What one command leaves: the new snapshot and when its last event is on disk. */
 type Outcome = { snapshot: AnyMachineSnapshot; durable: Promise<void> };
 
+/** How often an outcome the log refused (a full disk) is offered to it again. */
+const OUTCOME_RETRY_MS = 500;
+
 /** How many volumes reconcile checks at once. */
 const RECONCILE_AT_ONCE = 64;
 
@@ -330,8 +333,33 @@ export function createEngine(options: EngineOptions): Engine {
         at: clock(),
       }
       : checked;
-    await record(actor, event).durable;
+    await record(actor, event).durable.catch((error) => {
+      // The effect ran but its outcome found no room (a full disk): the actor stepped back to its
+      // intent; the outcome is recorded once the log takes it, never the effect run again.
+      if (error instanceof UnavailableError && error.cause instanceof AppendFailedError) {
+        recordLater(actor, event);
+      }
+      throw error;
+    });
     return event.type === "effect.failed" ? explainFailure(actor, intent, event) : null;
+  }
+
+  /** Tries again every OUTCOME_RETRY_MS, through the mailbox, until the log takes `event`. */
+  function recordLater(actor: Actor, event: EventFields & { at: number }) {
+    const again = () =>
+      enqueue(actor, () => {
+        const stepped = transition(actor.kind.machine, actor.snapshot, event);
+        // Settled meanwhile (nothing else should move an actor in flight): nothing to record.
+        if (stepped[0] === actor.snapshot) return DONE;
+        return record(actor, event, stepped).durable;
+      }).catch((error) => {
+        // Stopping: the next start's reconcile settles the actor from the host.
+        if (draining) return;
+        if (error instanceof UnavailableError && error.cause instanceof AppendFailedError) {
+          setTimeout(again, OUTCOME_RETRY_MS);
+        } else warn(`Cannot record the outcome of ${actor.id}: ${describe(error)}`);
+      });
+    setTimeout(again, OUTCOME_RETRY_MS);
   }
 
   function forget(actor: Actor) {

@@ -3,7 +3,13 @@
 // sequence that is on disk.
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { createEngine } from "../../src/engine/engine.ts";
+import { createVolumeEffects } from "../../src/engine/volume_effects.ts";
+import { openFileStore } from "../../src/log/file_store.ts";
+import { readLog } from "../../src/log/reader.ts";
+import { waitFor } from "../helpers/_crash.ts";
 import { runBerth, spawnBerth } from "../helpers/berth_process.ts";
+import { createRecordingBackend } from "../helpers/recording_backend.ts";
 import { pluginClient } from "../helpers/plugin_socket.ts";
 import { rootMissing, skipUnless } from "../helpers/skip.ts";
 import { tempDir } from "../helpers/temp_dir.ts";
@@ -69,4 +75,40 @@ Deno.test({ name: NAME, ignore: skipUnless(NAME, rootMissing()) }, async () => {
   assert.equal(Number(synced[1]), recordsOnDisk(stateDir), "the shutdown line tells the truth");
   const verify = await runBerth(["verify", "--state-dir", stateDir]);
   assert.equal(verify.code, 0, verify.stderr);
+});
+
+const OUTCOME = "an effect whose outcome a full disk refused is recorded once space returns";
+Deno.test({ name: OUTCOME, ignore: skipUnless(OUTCOME, rootMissing()) }, async () => {
+  await using disk = await mountSmall({ tmpfsKiB: 1024 });
+  const warnings: string[] = [];
+  // One segment per batch: every batch needs a fresh page, so a full disk refuses each one.
+  const store = await openFileStore({
+    dir: join(disk.path, "log"),
+    warn: (line) => warnings.push(line),
+    segmentBytes: 1,
+  });
+  const fake = createRecordingBackend();
+  const engine = createEngine({ store, effects: { volume: createVolumeEffects(fake.backend) } });
+  try {
+    const gate = Promise.withResolvers<void>();
+    fake.gates.push(gate.promise);
+    const creating = engine.dispatch("volume/db", { type: "volume.create", opts: {} });
+    await waitFor(() => fake.calls.length === 1, "the create effect");
+    const filler = join(disk.path, "filler");
+    await fillUp(filler); // the intent is on disk, the effect ran, its outcome finds no room
+    gate.resolve();
+    await assert.rejects(creating, /no space left on device/i);
+    await Deno.remove(filler);
+    await waitFor(async () => {
+      const snapshot = await engine.read("volume/db").catch(() => null);
+      return snapshot?.value === "unmounted";
+    }, "the outcome to be recorded");
+    assert.deepEqual(fake.calls, [{ op: "create", name: "db" }], "the effect ran once");
+    assert.match(warnings.join("\n"), /written again/);
+  } finally {
+    await engine.drain();
+    await store.close();
+  }
+  const records = await Array.fromAsync(readLog(join(disk.path, "log")));
+  assert.deepEqual(records.map((r) => r.type), ["volume.create", "effect.succeeded"]);
 });

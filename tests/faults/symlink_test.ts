@@ -2,6 +2,7 @@
 // write, truncate, chmod or create through them: it refuses to start, naming the link.
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { waitFor } from "../helpers/_crash.ts";
 import { spawnBerth } from "../helpers/berth_process.ts";
 import { pluginClient } from "../helpers/plugin_socket.ts";
 import { tempDir } from "../helpers/temp_dir.ts";
@@ -20,6 +21,11 @@ async function stateWithLog(dir: string): Promise<{ args: string[]; stateDir: st
   for (const name of ["one", "two"]) {
     assert.equal((await plugin.call("VolumeDriver.Create", { Name: name })).status, 200);
   }
+  // The snapshot is taken after the reply: wait for it, the last step links one.
+  await waitFor(
+    () => [...Deno.readDirSync(join(stateDir, "log"))].some((e) => e.name.endsWith(".snap")),
+    "a snapshot",
+  );
   berth.kill("SIGKILL");
   await berth.exited();
   return { args, stateDir };
