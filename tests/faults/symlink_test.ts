@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { waitFor } from "../helpers/_crash.ts";
-import { spawnBerth } from "../helpers/berth_process.ts";
+import { runBerth, spawnBerth } from "../helpers/berth_process.ts";
 import { pluginClient } from "../helpers/plugin_socket.ts";
 import { tempDir } from "../helpers/temp_dir.ts";
 import { refusedStart } from "./_fault.ts";
@@ -86,6 +86,10 @@ Deno.test("Berth refuses symlinked entries in its state dir and touches nothing 
     await Deno.remove(segment);
     await Deno.symlink(target.path, segment);
     await refusesLink(args, segment);
+    // Readers neither skip it (a silent gap) nor read elsewhere: they name it too.
+    const verify = await runBerth(["verify", "--state-dir", stateDir]);
+    assert.equal(verify.code, 1, verify.stdout);
+    assert.match(verify.stderr, new RegExp(`Cannot use ${segment}: it is a symbolic link`));
     await target.unchanged();
   });
   await t.step("a snapshot", async () => {
