@@ -192,7 +192,6 @@ export async function openFileStore(
         `disk?); calls that change state are refused until it does`,
     );
     for (const pending of inFlight) pending.done.reject(error);
-
     for (const pending of queue) pending.done.reject(error);
   }
 
@@ -203,7 +202,7 @@ export async function openFileStore(
       stall = null;
       warn(`the log in ${dir} reached the disk again, at sequence ${durableSeq}`);
     } else if (failing && !stall) {
-      warn(`the log in ${dir} is written again, from sequence ${durableSeq}`);
+      warn(`the log in ${dir} is written again, up to sequence ${durableSeq}`);
     }
     if (!stall) failing = false;
   }
