@@ -30,7 +30,12 @@ async function freeze(path: string, how: "-f" | "-u") {
 const NAME = "a frozen disk leaves Berth answering, refuses changes in time, and passes";
 Deno.test({
   name: NAME,
-  ignore: skipUnless(NAME, rootMissing(), onPath("fsfreeze") ? null : "needs fsfreeze"),
+  ignore: skipUnless(
+    NAME,
+    rootMissing(),
+    onPath("fsfreeze") ? null : "needs fsfreeze (util-linux)",
+    onPath("mkfs.ext4") ? null : "needs mkfs.ext4 (e2fsprogs)",
+  ),
 }, async () => {
   await using dir = await tempDir();
   await using disk = await mountSmall({ ext4MiB: 32 });
