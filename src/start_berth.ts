@@ -69,6 +69,8 @@ export type StartOptions = {
   segmentBytes?: number;
   /** Caps on the plugin socket's connections, sizes and time (defaultLimits() when absent). */
   pluginLimits?: Partial<HttpLimits>;
+  /** How long a state change may wait for the disk before its caller is told (default 10 s). */
+  logTimeoutMs?: number;
   /** When to take snapshots and how many to keep (DEFAULT_CHECKPOINT_POLICY when absent). */
   checkpoints?: CheckpointPolicy;
   /** Diagnostics: warnings (torn record cut, drift repaired) and internal errors. */
@@ -103,6 +105,7 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
       dir: logDir,
       warn,
       ...(options.segmentBytes === undefined ? {} : { segmentBytes: options.segmentBytes }),
+      ...(options.logTimeoutMs === undefined ? {} : { stallMs: options.logTimeoutMs }),
       timings: {
         batch(records, _bytes, seconds) {
           metrics.batchRecords.observe(records);

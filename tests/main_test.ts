@@ -8,7 +8,17 @@ import { pluginClient } from "./helpers/plugin_socket.ts";
 import { tempDir } from "./helpers/temp_dir.ts";
 
 Deno.test("main --help tells the truth about commands, flags and environment", async () => {
-  const commands = ["serve", "status", "log", "history", "state", "verify", "compact", "graph"];
+  const commands = [
+    "serve",
+    "status",
+    "log",
+    "history",
+    "state",
+    "verify",
+    "compact",
+    "repair",
+    "graph",
+  ];
   for (const args of [["--help"], ["help"], ["-h"]]) {
     const { code, stdout } = await runBerth(args);
     assert.equal(code, 0);
@@ -46,6 +56,8 @@ Deno.test("main --help tells the truth about commands, flags and environment", a
         "BERTH_SNAPSHOT_MIB",
         "--keep-snapshots",
         "BERTH_KEEP_SNAPSHOTS",
+        "--log-timeout",
+        "BERTH_LOG_TIMEOUT",
       ]
     ) {
       assert.ok(stdout.includes(flag), `serve --help mentions ${flag}`);

@@ -1,7 +1,7 @@
 // `berth log`: the records of a state dir's log, filtered, or tailed while Berth runs; and the
 // helpers the other log-reading commands share. Read-only: never takes the lock, never writes.
 import { join } from "node:path";
-import { LogDamagedError } from "../log/file_store.ts";
+import { LogDamagedError, SymlinkRefusedError } from "../log/file_store.ts";
 import { followLog, listSegments, LogMissingError, readLog } from "../log/reader.ts";
 import type { LogRecord } from "../log/store.ts";
 import { maskSecrets } from "../inspect/view.ts";
@@ -57,7 +57,9 @@ export async function readingLog<T>(stateDir: string, work: () => Promise<T>): P
     if (error instanceof LogMissingError) {
       throw new CommandError(`Cannot read the log of ${stateDir}: no log there (${error.message})`);
     }
-    if (error instanceof LogDamagedError) throw new CommandError(error.message);
+    if (error instanceof LogDamagedError || error instanceof SymlinkRefusedError) {
+      throw new CommandError(error.message);
+    }
     if (error instanceof Deno.errors.PermissionDenied) {
       throw new CommandError(`Cannot read the log of ${stateDir}: permission denied`);
     }

@@ -5,6 +5,7 @@ import { compactCommand } from "./compact.ts";
 import { graphCommand } from "./graph.ts";
 import { historyCommand } from "./history.ts";
 import { logCommand } from "./log.ts";
+import { repairCommand } from "./repair.ts";
 import { serveCommand } from "./serve.ts";
 import { stateCommand } from "./state.ts";
 import { statusCommand } from "./status.ts";
@@ -18,6 +19,7 @@ const COMMANDS: readonly Command[] = [
   stateCommand,
   verifyCommand,
   compactCommand,
+  repairCommand,
   graphCommand,
 ];
 

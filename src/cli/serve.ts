@@ -2,7 +2,7 @@
 import { type Cidr, DEFAULT_POOL_PREFIX, DEFAULT_POOL_RANGE, parseCidr } from "../backends/ipam.ts";
 import { type CheckpointPolicy, DEFAULT_CHECKPOINT_POLICY } from "../engine/checkpoint.ts";
 import { HistoryCompactedError } from "../engine/snapshots.ts";
-import { LogDamagedError } from "../log/file_store.ts";
+import { DEFAULT_STALL_MS, LogDamagedError, SymlinkRefusedError } from "../log/file_store.ts";
 import { StateDirLockedError } from "../log/lock.ts";
 import { startBerth } from "../start_berth.ts";
 import type { HttpLimits } from "../transport/_http1.ts";
@@ -77,7 +77,18 @@ Options:
                      is closed (default: ${
   defaultLimits().idleTimeoutMs / 1000
 }; dockerd drops its own after 30)
+  --log-timeout S    how long a call that changes state waits for the    [env BERTH_LOG_TIMEOUT]
+                     disk (default: ${
+  DEFAULT_STALL_MS / 1000
+} s). Past it (a stalled or frozen disk) the
+                     caller gets an error saying the change may still be recorded, and further
+                     changes are refused at once until the disk takes the log again. Calls that
+                     change nothing (Activate, Capabilities, Get, Path) keep answering; List
+                     waits for what it shows to be on disk, at most as long.
   -h, --help         show this help
+
+A full disk is said in the reply of every call it refuses and once on stderr; Berth writes on
+once space returns, without a restart. Nothing is acknowledged that is not on disk.
 
 Stops cleanly on SIGINT or SIGTERM: calls in flight finish, the log is synced, the sockets removed.
 Needs root: the socket directories, the state directory, and ip link for bridges and veths.
@@ -93,6 +104,7 @@ type ServeConfig = {
   repairOrphans: boolean;
   checkpoints: CheckpointPolicy;
   pluginLimits: HttpLimits;
+  logTimeoutMs: number;
 };
 
 function setting(flag: string | undefined, env: string, fallback: string): string {
@@ -123,6 +135,7 @@ function parseServe(args: string[]): ServeConfig {
     "max-body": { type: "string" },
     "request-timeout": { type: "string" },
     "idle-timeout": { type: "string" },
+    "log-timeout": { type: "string" },
   });
   const name = setting(values.name, "BERTH_NAME", "berth");
   if (!PLUGIN_NAME_REGEXP.test(name)) {
@@ -183,11 +196,17 @@ function parseServe(args: string[]): ServeConfig {
     idleTimeoutMs: 1000 *
       whole("idle-timeout", "BERTH_IDLE_TIMEOUT", limits.idleTimeoutMs / 1000, 1),
   };
+  const logTimeoutMs = 1000 * wholeSetting(
+    setting(values["log-timeout"], "BERTH_LOG_TIMEOUT", `${DEFAULT_STALL_MS / 1000}`),
+    "--log-timeout",
+    1,
+  );
   return {
     name,
     socket,
     checkpoints,
     pluginLimits,
+    logTimeoutMs,
     stateDir,
     admin,
     poolRange,
@@ -217,6 +236,7 @@ async function serve(config: ServeConfig): Promise<number> {
       poolPrefix: config.poolPrefix,
       checkpoints: config.checkpoints,
       pluginLimits: config.pluginLimits,
+      logTimeoutMs: config.logTimeoutMs,
       warn: (message) => diagnose("WARN", message),
       report: (message) => diagnose("ERROR", message),
       onAdmin: (admin) => diagnose("INFO", `admin on ${describeAdminAddress(admin.address)}`),
@@ -237,7 +257,14 @@ async function serve(config: ServeConfig): Promise<number> {
     return 0;
   } catch (error) {
     const known = error instanceof StateDirLockedError || error instanceof LogDamagedError ||
-      error instanceof SocketInUseError || error instanceof HistoryCompactedError;
+      error instanceof SocketInUseError || error instanceof HistoryCompactedError ||
+      error instanceof SymlinkRefusedError;
+    if (error instanceof LogDamagedError) {
+      throw new CommandError(
+        `${error.message} (berth verify checks the whole log; berth repair --truncate-at ` +
+          `OFFSET cuts a damaged end off it)`,
+      );
+    }
     if (known) throw new CommandError(error.message);
     throw error;
   } finally {

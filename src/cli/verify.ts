@@ -32,6 +32,10 @@ Exit 0 with one line: "ok: N records in M segments, last sequence S, A live acto
 Exit 1 with one line naming the first damage: segment or snapshot file, byte offset, sequence
 number, reason.
 
+A complete record (ending in an end of line) that is damaged is damage wherever it lies, the end
+of the log included: it may have been acknowledged, so Berth refuses to start rather than drop it.
+Deciding to lose it is the operator's: berth repair --truncate-at OFFSET cuts the log there.
+
 A torn record at the very end of the last segment (bytes without an end of line: a crash in the
 middle of a write, or a write in progress) is not damage: it was never acknowledged, and Berth
 cuts it off at its next start. verify says so in a warning line on stderr and exits 0.

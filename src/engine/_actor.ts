@@ -19,6 +19,8 @@ export type Actor = {
   tail: Promise<unknown>;
   /** Durability of the actor's last recorded event; the snapshot is not told before it. */
   durable: Promise<void>;
+  /** The failed append this actor last stepped back from (every record of a batch shares it). */
+  failedWith: Error | null;
 };
 
 export const DONE: Promise<void> = Promise.resolve();
@@ -62,7 +64,16 @@ export function isUnborn(actor: Actor): boolean {
 
 export function newActor(id: string, snapshot: AnyMachineSnapshot = initialSnapshot(id)): Actor {
   const { kind, kindName, name } = splitActorId(id);
-  return { id, kind, kindName: kindName as KindName, name, snapshot, tail: DONE, durable: DONE };
+  return {
+    id,
+    kind,
+    kindName: kindName as KindName,
+    name,
+    snapshot,
+    tail: DONE,
+    durable: DONE,
+    failedWith: null,
+  };
 }
 
 export function explainFailure(actor: Actor, intent: Intent, outcome: EventFields): string {

@@ -5,7 +5,12 @@ import type { AnyMachineSnapshot } from "xstate";
 export { emittedIntents } from "./_actor.ts";
 import type { Intent } from "../../machines/intents.ts";
 import type { ActorId, KindName, SnapshotOfKind } from "../../machines/mod.ts";
-import type { EventStore, LogRecord } from "../log/store.ts";
+import {
+  AppendFailedError,
+  AppendStalledError,
+  type EventStore,
+  type LogRecord,
+} from "../log/store.ts";
 import type { Effects, EventFields } from "./effects.ts";
 import {
   EffectFailedError,
@@ -109,6 +114,9 @@ type AnyDecision = EventFields | ((snapshot: AnyMachineSnapshot) => EventFields 
 /** What one command leaves: the new snapshot and when its last event is on disk. */
 type Outcome = { snapshot: AnyMachineSnapshot; durable: Promise<void> };
 
+/** How often an outcome the log refused (a full disk) is offered to it again. */
+const OUTCOME_RETRY_MS = 500;
+
 /** How many volumes reconcile checks at once. */
 const RECONCILE_AT_ONCE = 64;
 
@@ -126,6 +134,9 @@ export function createEngine(options: EngineOptions): Engine {
   let changed = new Set<string>();
   let draining = false;
   let broken: Error | null = null;
+  // Durability promises of records a stalled disk still holds, until it takes them: a read of
+  // such an actor answers at once that the disk is stalled instead of waiting on it.
+  const stalledWaits = new WeakMap<Promise<void>, AppendStalledError>();
   // Commands queued or running, and who waits for them to reach zero (drain).
   let inFlight = 0;
   let idle: PromiseWithResolvers<void> | null = null;
@@ -167,10 +178,23 @@ export function createEngine(options: EngineOptions): Engine {
     const next = lean(kind.machine, stepped[0]);
     const actions = stepped[1];
     const entry: Omit<LogRecord, "seq"> = { at, actor: actor.id, type, v: kind.version, data };
+    const before = actor.snapshot;
+    const beforeDurable = actor.durable;
     const durable = store.append(entry).then((logged) => {
       // Appends resolve in log order, so observers hear events in the order they were logged.
       if (observers.size > 0) tell(logged, next);
     }, (error) => {
+      if (error instanceof AppendStalledError) {
+        // Still queued: memory stays ahead of the log until the disk takes it, or the log fails.
+        if (actor.durable === durable) actor.durable = stillStalled(error);
+        throw unavailable(error);
+      }
+      if (error instanceof AppendFailedError) {
+        // Not on disk and never will be (a full disk): memory steps back to what the log holds,
+        // and the store takes appends again once it can.
+        stepBack(actor, error, before, beforeDurable);
+        throw unavailable(error);
+      }
       // Memory may now be ahead of the log: refuse everything from here on.
       broken ??= error instanceof Error ? error : new Error(String(error));
       throw unavailable(broken);
@@ -193,8 +217,41 @@ export function createEngine(options: EngineOptions): Engine {
     }
   }
 
+  function stillStalled(error: AppendStalledError): Promise<void> {
+    const written = error.written;
+    if (!stalledWaits.has(written)) {
+      stalledWaits.set(written, error);
+      written.then(() => stalledWaits.delete(written), (failed) => {
+        stalledWaits.delete(written);
+        // Records the callers were told might still be written never were.
+        broken ??= failed instanceof Error ? failed : new Error(String(failed));
+      });
+    }
+    return written;
+  }
+
+  /**
+   * Puts the actor back where it was before its first record that failed: the rest of that batch
+   * failed with the same error, and each later record stood on this one.
+   */
+  function stepBack(
+    actor: Actor,
+    error: Error,
+    before: AnyMachineSnapshot,
+    beforeDurable: Promise<void>,
+  ) {
+    if (actor.failedWith === error) return;
+    actor.failedWith = error;
+    actor.snapshot = before;
+    actor.durable = beforeDurable;
+    if (isUnborn(actor)) forget(actor);
+  }
+
   function unavailable(cause: Error) {
-    return new UnavailableError("Cannot record events: the log failed; restart Berth", { cause });
+    const why = cause instanceof AppendFailedError || cause instanceof AppendStalledError
+      ? cause.message
+      : "the log failed; restart Berth";
+    return new UnavailableError(`Cannot record events: ${why}`, { cause });
   }
 
   async function step(actor: Actor, fields: AnyDecision): Promise<Outcome> {
@@ -233,11 +290,29 @@ export function createEngine(options: EngineOptions): Engine {
     const { intents, durable } = record(actor, event, stepped);
     // No effect: free the mailbox now; the caller waits for the disk outside it.
     if (intents.length === 0) return { snapshot: actor.snapshot, durable };
-    await durable; // an effect runs only once its intent is on disk
+    try {
+      await durable; // an effect runs only once its intent is on disk
+    } catch (error) {
+      const cause = error instanceof UnavailableError ? error.cause : null;
+      // Still queued for a stalled disk: the caller hears now that it may yet happen, and the
+      // cycle ends once the intent lands, in the mailbox like any command.
+      if (cause instanceof AppendStalledError) finishOnceWritten(actor, intents, cause.written);
+      throw error;
+    }
     let failure: string | null = null;
     for (const intent of intents) failure ??= await carryOut(actor, intent);
     if (failure !== null) throw new EffectFailedError(failure);
     return { snapshot: actor.snapshot, durable: DONE };
+  }
+
+  function finishOnceWritten(actor: Actor, intents: Intent[], written: Promise<void>) {
+    written.then(() =>
+      enqueue(actor, async () => {
+        for (const intent of intents) await carryOut(actor, intent);
+      })
+    ).catch((error) => {
+      warn(`Cannot finish ${actor.id} once the log reached the disk: ${describe(error)}`);
+    });
   }
 
   /** Runs one intent's effect and records its outcome; returns the failure message, if any. */
@@ -258,8 +333,33 @@ export function createEngine(options: EngineOptions): Engine {
         at: clock(),
       }
       : checked;
-    await record(actor, event).durable;
+    await record(actor, event).durable.catch((error) => {
+      // The effect ran but its outcome found no room (a full disk): the actor stepped back to its
+      // intent; the outcome is recorded once the log takes it, never the effect run again.
+      if (error instanceof UnavailableError && error.cause instanceof AppendFailedError) {
+        recordLater(actor, event);
+      }
+      throw error;
+    });
     return event.type === "effect.failed" ? explainFailure(actor, intent, event) : null;
+  }
+
+  /** Tries again every OUTCOME_RETRY_MS, through the mailbox, until the log takes `event`. */
+  function recordLater(actor: Actor, event: EventFields & { at: number }) {
+    const again = () =>
+      enqueue(actor, () => {
+        const stepped = transition(actor.kind.machine, actor.snapshot, event);
+        // Settled meanwhile (nothing else should move an actor in flight): nothing to record.
+        if (stepped[0] === actor.snapshot) return DONE;
+        return record(actor, event, stepped).durable;
+      }).catch((error) => {
+        // Stopping: the next start's reconcile settles the actor from the host.
+        if (draining) return;
+        if (error instanceof UnavailableError && error.cause instanceof AppendFailedError) {
+          setTimeout(again, OUTCOME_RETRY_MS);
+        } else warn(`Cannot record the outcome of ${actor.id}: ${describe(error)}`);
+      });
+    setTimeout(again, OUTCOME_RETRY_MS);
   }
 
   function forget(actor: Actor) {
@@ -297,6 +397,8 @@ export function createEngine(options: EngineOptions): Engine {
         }
         // Never show a state whose last event is not on disk yet.
         const snapshot = actor.snapshot as SnapshotOfKind[K];
+        const stalled = stalledWaits.get(actor.durable);
+        if (stalled) return Promise.reject(unavailable(stalled));
         return actor.durable.then(() => snapshot);
       });
     },

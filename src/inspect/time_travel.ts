@@ -137,9 +137,10 @@ function disagreement(
  */
 function canonical(persisted: unknown): string {
   return JSON.stringify(persisted, (_key, value: unknown) => {
-    const pairs = Array.isArray(value) && value.every((item) =>
-      Array.isArray(item) && item.length === 2 && typeof item[0] === "string"
-    );
+    const pairs = Array.isArray(value) &&
+      value.every((item) =>
+        Array.isArray(item) && item.length === 2 && typeof item[0] === "string"
+      );
     return pairs ? [...(value as [string, unknown][])].sort(([a], [b]) => (a < b ? -1 : 1)) : value;
   });
 }

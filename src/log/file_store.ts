@@ -1,12 +1,22 @@
 // The file event store: segments of log lines in <state-dir>/log, group-committed with one
 // write and one fdatasync per batch. Knows nothing of the engine.
 import { join } from "node:path";
-import { decodeRecord, encodeRecord } from "./record.ts";
+import { encodeRecord } from "./record.ts";
+import { readTail } from "./_tail.ts";
+import { errorMessage, syncDir, writeAll } from "./_file_io.ts";
+import { openNoFollow, refuseSymlink, SymlinkRefusedError } from "./_no_follow.ts";
+import { SNAPSHOT_REGEXP } from "./snapshot_file.ts";
 import { readLog } from "./reader.ts";
 import { LogDamagedError, SEGMENT_REGEXP, segmentName } from "./segments.ts";
 
-export { LogDamagedError, SEGMENT_REGEXP, segmentName };
-import type { EventStore, LogRecord, NewRecord } from "./store.ts";
+export { LogDamagedError, SEGMENT_REGEXP, segmentName, SymlinkRefusedError };
+import {
+  AppendFailedError,
+  AppendStalledError,
+  type EventStore,
+  type LogRecord,
+  type NewRecord,
+} from "./store.ts";
 
 export type FileStoreOptions = {
   /** The directory that holds the segments; created (mode 0700) if missing. */
@@ -15,6 +25,11 @@ export type FileStoreOptions = {
   warn: (message: string) => void;
   /** Start a new segment once the current one is larger than this. */
   segmentBytes?: number;
+  /**
+   * How long a batch may take to reach the disk before its callers are told (default 10 s); the
+   * store then refuses new appends until the disk takes the stalled ones.
+   */
+  stallMs?: number;
   /** Timings for metrics; called on the append path, so they must be cheap. */
   timings?: StoreTimings;
 };
@@ -28,6 +43,7 @@ export type StoreTimings = {
 };
 
 const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_STALL_MS = 10_000;
 
 type Pending = {
   bytes: Uint8Array;
@@ -49,10 +65,17 @@ export async function openFileStore(
 ): Promise<EventStore & { stats(): FileStoreStats }> {
   const { dir, warn, timings } = options;
   const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+  const stallMs = options.stallMs ?? DEFAULT_STALL_MS;
+  // Never through a link: mkdir would create, and chmod change, whatever it points at.
+  await refuseSymlink(dir);
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  await refuseSymlink(dir);
   await Deno.chmod(dir, 0o700);
   const names = [];
   for await (const entry of Deno.readDir(dir)) {
+    if (entry.isSymlink && (SEGMENT_REGEXP.test(entry.name) || SNAPSHOT_REGEXP.test(entry.name))) {
+      throw new SymlinkRefusedError(join(dir, entry.name));
+    }
     if (entry.isFile && SEGMENT_REGEXP.test(entry.name)) names.push(entry.name);
   }
   names.sort();
@@ -80,7 +103,7 @@ export async function openFileStore(
   // The promise of the last append: once it settles, every earlier one has.
   let lastAppend: Promise<unknown> = Promise.resolve();
   const current = names.at(-1) ?? segmentName(1);
-  let file = await Deno.open(join(dir, current), {
+  let file = await openNoFollow(join(dir, current), {
     create: true,
     append: true,
     mode: 0o600,
@@ -90,31 +113,45 @@ export async function openFileStore(
   const queue: Pending[] = [];
   const listeners = new Set<(record: LogRecord) => void>();
   let writing: Promise<void> | null = null;
-  let failure: Error | null = null;
+  let inFlight: Pending[] = [];
+  // The last record known to be on disk; appends after it are in flight.
+  let durableSeq = lastSeq;
+  // Set while the segment may hold bytes of a failed batch: cut back to `size` before writing on.
+  let failure: AppendFailedError | null = null;
+  let recovering: Promise<void> | null = null;
+  // Said once when the log stops taking writes, and once when it takes them again.
+  let failing = false;
+  // Set once a batch took longer than stallMs: callers were told, new appends are refused until
+  // the disk took every append up to `until`.
+  let stall: { until: number; written: PromiseWithResolvers<void> } | null = null;
   let closed = false;
   const stats: FileStoreStats = { batches: 0, records: 0, bytes: totalBytes };
 
   async function rotate(nextSeq: number) {
-    file.close();
-    file = await Deno.open(join(dir, segmentName(nextSeq)), {
+    // The new segment first: if it cannot be made, the current one is still open to cut back.
+    const next = await openNoFollow(join(dir, segmentName(nextSeq)), {
       create: true,
       append: true,
       mode: 0o600,
     });
-    await syncDir(dir);
+    file.close();
+    file = next;
     size = 0;
+    await syncDir(dir);
   }
 
   async function pump() {
     while (queue.length > 0 && failure === null) {
       const batch = queue.splice(0);
+      inFlight = batch;
+      // One timer per batch, not per append: a write stuck on a stalled disk tells its callers.
+      const timer = stall ? undefined : setTimeout(stalled, stallMs);
       try {
         if (size >= segmentBytes) await rotate(batch[0]!.record.seq);
         const bytes = concat(batch);
-        // The write only fills the page cache: doing it in place saves a trip through the blocking
-        // thread pool. The sync is asynchronous on purpose: appends arriving meanwhile join the
-        // next batch (a synchronous sync would stall the event loop and stop batching).
-        writeAllSync(file, bytes);
+        // Both asynchronous, on the blocking thread pool: a stalled disk must not stop the event
+        // loop, and appends arriving meanwhile join the next batch.
+        await writeAll(file, bytes);
         const syncStart = timings ? performance.now() : 0;
         await file.syncData();
         if (timings) {
@@ -124,12 +161,13 @@ export async function openFileStore(
         stats.batches += 1;
         stats.records += batch.length;
         stats.bytes += bytes.length;
+        durableSeq = batch.at(-1)!.record.seq;
+        if (failing || stall) written();
       } catch (error) {
-        failure = new Error(`Cannot append to log in ${dir}: ${errorMessage(error)}`, {
-          cause: error,
-        });
-        for (const pending of [...batch, ...queue.splice(0)]) pending.done.reject(failure);
+        fail(batch, error);
         return;
+      } finally {
+        clearTimeout(timer);
       }
       const now = timings ? performance.now() : 0;
       for (const pending of batch) {
@@ -138,6 +176,69 @@ export async function openFileStore(
         for (const listener of listeners) listener(pending.record);
       }
     }
+  }
+
+  /** The batch in flight took stallMs: its callers and those queued behind are told now. */
+  function stalled() {
+    stall = { until: lastSeq, written: Promise.withResolvers<void>() };
+    stall.written.promise.catch(() => {}); // for whoever waits on it
+    const error = new AppendStalledError(
+      `the log in ${dir} did not reach the disk within ${stallMs / 1e3} s (a stalled or ` +
+        `frozen disk?); the change may still be recorded once it does`,
+      stall.written.promise,
+    );
+    warn(
+      `the log in ${dir} has not reached the disk for ${stallMs / 1e3} s (a stalled or frozen ` +
+        `disk?); calls that change state are refused until it does`,
+    );
+    for (const pending of inFlight) pending.done.reject(error);
+    for (const pending of queue) pending.done.reject(error);
+  }
+
+  /** After a good batch: says the log is written again, once every stalled append is on disk. */
+  function written() {
+    if (stall && durableSeq >= stall.until) {
+      stall.written.resolve();
+      stall = null;
+      warn(`the log in ${dir} reached the disk again, at sequence ${durableSeq}`);
+    } else if (failing && !stall) {
+      warn(`the log in ${dir} is written again, up to sequence ${durableSeq}`);
+    }
+    if (!stall) failing = false;
+  }
+
+  /**
+   * A batch could not be written or synced (a full disk, an I/O error): none of it, nor anything
+   * queued behind it, is acknowledged. Their sequence numbers go back to the next appends, and the
+   * segment is cut back to its last durable byte before anything else is written.
+   */
+  function fail(batch: Pending[], error: unknown) {
+    failure = new AppendFailedError(`the log in ${dir} cannot be written: ${errorMessage(error)}`, {
+      cause: error,
+    });
+    if (!failing) warn(`${failure.message}; calls that change state are refused until it can`);
+    failing = true;
+    lastSeq = durableSeq;
+    for (const pending of [...batch, ...queue.splice(0)]) pending.done.reject(failure);
+    // Appends told they might still be written never will be: whoever kept them must know.
+    stall?.written.reject(failure);
+    stall = null;
+    recover();
+  }
+
+  /** Cuts the segment back to its last durable byte; the store takes appends again once done. */
+  function recover() {
+    recovering ??= (async () => {
+      try {
+        await file.truncate(size);
+        await file.syncData();
+        failure = null;
+      } catch {
+        // Tried again by the next append: the disk may have room or be back by then.
+      } finally {
+        recovering = null;
+      }
+    })();
   }
 
   function kick() {
@@ -161,10 +262,23 @@ export async function openFileStore(
       yield* readLog(dir, { from: after + 1, to: openedAt });
     },
     async flush() {
-      await lastAppend;
+      // After a failed batch the lost appends are forgotten: what is left is all durable.
+      if (durableSeq !== lastSeq) await lastAppend;
     },
     append(entry: NewRecord) {
-      if (failure) return Promise.reject(failure);
+      if (failure) {
+        recover();
+        // A new error each time: each refused append steps back its own actor.
+        return Promise.reject(new AppendFailedError(failure.message, { cause: failure.cause }));
+      }
+      if (stall) {
+        return Promise.reject(
+          new AppendFailedError(
+            `the log in ${dir} is stalled: a write has not reached the disk for over ` +
+              `${stallMs / 1e3} s`,
+          ),
+        );
+      }
       if (closed) return Promise.reject(new Error("Cannot append to log: the store is closed"));
       const record: LogRecord = { seq: ++lastSeq, ...entry };
       const done = Promise.withResolvers<LogRecord>();
@@ -183,75 +297,10 @@ export async function openFileStore(
     },
     async close() {
       closed = true;
-      while (writing) await writing;
+      while (writing || recovering) await (writing ?? recovering);
       file.close();
     },
   };
-}
-
-const NEWLINE = 0x0a;
-const TAIL_WINDOW = 64 * 1024;
-
-/**
- * Where the good records of the last segment end, and the sequence number of the last one, from
- * its last bytes alone: a torn record (no end of line) and a damaged last line are cut off with a
- * warning, as a crash in the middle of a write leaves them; they were never acknowledged.
- */
-async function readTail(
-  path: string,
-  firstSeq: number,
-  warn: (message: string) => void,
-): Promise<{ size: number; lastSeq: number }> {
-  using file = await Deno.open(path, { read: true });
-  const length = (await file.stat()).size;
-  for (let window = TAIL_WINDOW;; window *= 2) {
-    const start = Math.max(0, length - window);
-    const bytes = await readAt(file, start, length - start);
-    const found = lastGoodRecord(path, bytes, start, firstSeq, warn);
-    if (found) return found;
-  }
-}
-
-/** The last good record in `bytes` (read from `start`); null when the window must grow. */
-function lastGoodRecord(
-  path: string,
-  bytes: Uint8Array,
-  start: number,
-  firstSeq: number,
-  warn: (message: string) => void,
-): { size: number; lastSeq: number } | null {
-  let end = bytes.lastIndexOf(NEWLINE) + 1;
-  if (end === 0 && start > 0) return null;
-  const cut = (from: number, reason: string) =>
-    warn(
-      `Cut off a torn last record in ${path} at byte ${start + from} ` +
-        `(${bytes.length - from} bytes: ${reason}); it was never acknowledged`,
-    );
-  if (end < bytes.length) cut(end, "record has no end of line");
-  for (let tries = 0; tries < 2; tries++) {
-    if (end === 0) return { size: 0, lastSeq: firstSeq - 1 };
-    const lineStart = bytes.lastIndexOf(NEWLINE, end - 2) + 1;
-    if (lineStart === 0 && start > 0) return null;
-    const result = decodeRecord(bytes, lineStart);
-    if (result.ok) return { size: start + end, lastSeq: result.record.seq };
-    // A damaged last line is what a crash leaves too; one before it is damage.
-    if (tries === 1) throw new LogDamagedError(path, start + lineStart, result.reason);
-    cut(lineStart, result.reason);
-    end = lineStart;
-  }
-  return null;
-}
-
-async function readAt(file: Deno.FsFile, offset: number, length: number): Promise<Uint8Array> {
-  const bytes = new Uint8Array(length);
-  await file.seek(offset, Deno.SeekMode.Start);
-  let read = 0;
-  while (read < length) {
-    const n = await file.read(bytes.subarray(read));
-    if (n === null) break;
-    read += n;
-  }
-  return bytes.subarray(0, read);
 }
 
 function concat(batch: Pending[]): Uint8Array {
@@ -265,18 +314,4 @@ function concat(batch: Pending[]): Uint8Array {
     offset += pending.bytes.length;
   }
   return out;
-}
-
-function writeAllSync(file: Deno.FsFile, bytes: Uint8Array) {
-  let written = 0;
-  while (written < bytes.length) written += file.writeSync(bytes.subarray(written));
-}
-
-async function syncDir(dir: string) {
-  using handle = await Deno.open(dir, { read: true });
-  await handle.sync();
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -3,6 +3,7 @@
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { LogDamagedError, SEGMENT_REGEXP } from "./segments.ts";
+import { SymlinkRefusedError } from "./_no_follow.ts";
 import { decodeRecord, type DecodeResult } from "./record.ts";
 import type { LogRecord } from "./store.ts";
 
@@ -60,6 +61,8 @@ export async function listSegments(dir: string): Promise<Segment[]> {
   try {
     for await (const entry of Deno.readDir(dir)) {
       const match = SEGMENT_REGEXP.exec(entry.name);
+      // Skipping a linked segment would be a silent gap; reading it, reading outside the log.
+      if (entry.isSymlink && match) throw new SymlinkRefusedError(join(dir, entry.name));
       if (entry.isFile && match) {
         segments.push({ path: join(dir, entry.name), firstSeq: Number(match[1]) });
       }

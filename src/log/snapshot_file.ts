@@ -10,6 +10,7 @@
 // Written to a temporary file, fsynced, renamed into place, directory fsynced: a snapshot is
 // whole or absent. The count and the end line find a file cut short by the disk.
 import { join } from "node:path";
+import { openNoFollow, SymlinkRefusedError } from "./_no_follow.ts";
 import { openLine, sealLine } from "./_sealed_line.ts";
 
 export const SNAPSHOT_FORMAT = 1;
@@ -54,6 +55,7 @@ export async function listSnapshots(dir: string): Promise<SnapshotFile[]> {
   try {
     for await (const entry of Deno.readDir(dir)) {
       const match = SNAPSHOT_REGEXP.exec(entry.name);
+      if (entry.isSymlink && match) throw new SymlinkRefusedError(join(dir, entry.name));
       if (entry.isFile && match) {
         found.push({
           path: join(dir, entry.name),
@@ -85,7 +87,7 @@ export async function writeSnapshot(
 ): Promise<{ path: string; bytes: number }> {
   const path = join(dir, snapshotName(header.seq, header.base > 0));
   const temporary = path + TEMPORARY_SUFFIX;
-  const file = await Deno.open(temporary, {
+  const file = await openNoFollow(temporary, {
     create: true,
     write: true,
     truncate: true,

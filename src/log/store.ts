@@ -43,3 +43,23 @@ export interface EventStore {
   /** Waits for every pending append, syncs and releases the store. */
   close(): Promise<void>;
 }
+
+/**
+ * An append that did not reach the log and never will: its sequence number is given to the next
+ * record, and whoever stepped ahead on it must step back. The message says why (the disk's error).
+ */
+export class AppendFailedError extends Error {
+  override name = "AppendFailedError";
+}
+
+/**
+ * An append that did not reach the disk within the store's timeout (a stalled disk): it is still
+ * queued and may yet be written. `written` settles when it and every append rejected with it are
+ * durable, or rejects if the log failed meanwhile (then memory is ahead of the log).
+ */
+export class AppendStalledError extends Error {
+  override name = "AppendStalledError";
+  constructor(message: string, readonly written: Promise<void>) {
+    super(message);
+  }
+}

@@ -18,3 +18,12 @@ Deno.test("lockStateDir refuses a second holder and names the first", async () =
   assert.equal((await Deno.stat(second.path)).mode! & 0o777, 0o600);
   second.release();
 });
+
+Deno.test("lockStateDir still refuses a second holder once the lock file is deleted", async () => {
+  await using dir = await tempDir();
+  const first = await lockStateDir(dir.path);
+  await Deno.remove(first.path);
+  await assert.rejects(() => lockStateDir(dir.path), StateDirLockedError);
+  first.release();
+  (await lockStateDir(dir.path)).release();
+});
