@@ -32,9 +32,10 @@ import {
   newActor,
 } from "./_actor.ts";
 import { createActorTable } from "./_actor_table.ts";
-import { inBatches } from "./_in_batches.ts";
+import { reconcileActors, type ReconcileReport } from "./_reconcile.ts";
+import { type Capture, captureActors, replaySync } from "./_capture.ts";
 import { step as transition } from "./_transition.ts";
-import { initialSnapshot, lean, replay } from "./replay.ts";
+import { initialSnapshot, lean } from "./replay.ts";
 
 export type EngineOptions = {
   store: EventStore;
@@ -46,17 +47,7 @@ export type EngineOptions = {
   actors?: Map<string, AnyMachineSnapshot>;
 };
 
-/**
- * What a snapshot keeps, taken in one synchronous moment right after record `seq`: every live
- * actor (`full`), or those that recorded an event since the last capture and the ids of those
- * gone since.
- */
-export type Capture = {
-  seq: number;
-  full: boolean;
-  actors: [string, AnyMachineSnapshot][];
-  removed: string[];
-};
+export type { Capture };
 
 /** Hears every recorded event once it is durable, with the snapshot it led to, in log order. */
 export type Observer = (record: LogRecord, snapshot: AnyMachineSnapshot) => void;
@@ -67,7 +58,7 @@ export type Decision<K extends KindName = KindName> =
   | ((snapshot: SnapshotOfKind[K]) => EventFields | null);
 
 /** What reconcile found and recorded, one line per repaired actor. */
-export type ReconcileReport = { actor: string; events: string[] }[];
+export type { ReconcileReport };
 
 export type Engine = {
   /**
@@ -116,9 +107,6 @@ type Outcome = { snapshot: AnyMachineSnapshot; durable: Promise<void> };
 
 /** How often an outcome the log refused (a full disk) is offered to it again. */
 const OUTCOME_RETRY_MS = 500;
-
-/** How many volumes reconcile checks at once. */
-const RECONCILE_AT_ONCE = 64;
 
 /** An engine whose actors are rebuilt by replaying `store` (no effect runs during replay). */
 export function createEngine(options: EngineOptions): Engine {
@@ -413,68 +401,29 @@ export function createEngine(options: EngineOptions): Engine {
       // Synchronous: no event is recorded between reading lastSeq and the last snapshot.
       const since = changed;
       changed = new Set();
-      const seq = store.lastSeq;
-      const out: [string, AnyMachineSnapshot][] = [];
-      if (wantFull(actors.size)) {
-        for (const actor of actors.values()) {
-          if (isLive(actor)) out.push([actor.id, actor.snapshot]);
-        }
-        return { seq, full: true, actors: out, removed: [] };
-      }
-      // A delta looks at the changed actors alone, however many others there are.
-      const removed: string[] = [];
-      for (const id of since) {
-        const actor = actors.get(id);
-        if (actor && isLive(actor)) out.push([id, actor.snapshot]);
-        else removed.push(id);
-      }
-      return { seq, full: false, actors: out, removed };
+      return captureActors(actors, since, store.lastSeq, wantFull);
     },
-    async reconcile() {
-      const report: ReconcileReport = [];
-      const all = [...actors.values()];
-      // One look at the host per kind, all at once, before any actor is checked.
-      const kinds = [...new Set(all.map((actor) => actor.kindName))];
-      const surveys = new Map(
-        await Promise.all(
-          kinds.map(async (kind) =>
-            [kind, await effectsFor(all.find((a) => a.kindName === kind)!).survey()] as const
-          ),
-        ),
-      );
-      // Reconcile runs at start, before the plugin socket opens: no command is queued, so the
-      // checks read the snapshots directly; only a repair goes through the mailbox.
-      const check = (actor: Actor) =>
-        effectsFor(actor).reconcile(actor.id, actor.snapshot, surveys.get(actor.kindName));
-      const repair = async (actor: Actor, events: EventFields[]) => {
-        if (events.length === 0) return;
-        const found = await enqueue(actor, async () => {
-          const recorded: string[] = [];
-          for (const event of events) {
-            // Through the same cycle as any command: a repair (bridge lost) runs its effect.
-            try {
-              await (await step(actor, event)).durable;
-              recorded.push(event.type);
-            } catch (error) {
-              if (error instanceof EffectFailedError) recorded.push(`${event.type} (failed)`);
-              warn(`Reconcile of ${actor.id}: ${describe(error)}`);
+    reconcile() {
+      // Reconcile runs at start, before the plugin socket opens: no command is queued.
+      return reconcileActors([...actors.values()], {
+        effectsFor,
+        warn,
+        repair: (actor, events) =>
+          enqueue(actor, async () => {
+            const recorded: string[] = [];
+            for (const event of events) {
+              // Through the same cycle as any command: a repair (bridge lost) runs its effect.
+              try {
+                await (await step(actor, event)).durable;
+                recorded.push(event.type);
+              } catch (error) {
+                if (error instanceof EffectFailedError) recorded.push(`${event.type} (failed)`);
+                warn(`Reconcile of ${actor.id}: ${describe(error)}`);
+              }
             }
-          }
-          return recorded;
-        });
-        if (found.length > 0) report.push({ actor: actor.id, events: found });
-      };
-      // Volumes stand alone: all are checked at once, and many repaired at once (a repair may
-      // run an effect). Networks before their endpoints, one by one in log order: an
-      // endpoint's repair needs its bridge.
-      const volumes = all.filter((actor) => actor.kindName === "volume");
-      const found = await Promise.all(volumes.map(check));
-      const drift = volumes.flatMap((_, i) => found[i]!.length > 0 ? [i] : []);
-      await inBatches(drift, RECONCILE_AT_ONCE, (i) => repair(volumes[i]!, found[i]!));
-      for (const actor of all) {
-        if (actor.kindName !== "volume") await repair(actor, await check(actor));
-      }
-      return report.sort((a, b) => (a.actor < b.actor ? -1 : a.actor > b.actor ? 1 : 0));
+            return recorded;
+          }),
+      });
     },
     flush() {
       if (broken) return Promise.reject(unavailable(broken));
@@ -494,17 +443,4 @@ export function createEngine(options: EngineOptions): Engine {
       }
     },
   };
-}
-
-/**
- * The store's records folded at once, for stores that hold them in memory (tests); a store that
- * streams its log (the file store) is replayed with replayInSlices and handed over as `actors`.
- */
-function replaySync(store: EventStore, warn: (message: string) => void) {
-  if (store.lastSeq === 0) return new Map<string, AnyMachineSnapshot>();
-  const records = store.records();
-  if (!(Symbol.iterator in records)) {
-    throw new Error("This store streams its log: replay it with replayInSlices and pass actors");
-  }
-  return replay(records, warn);
 }
