@@ -83,8 +83,8 @@ Options:
 } s). Past it (a stalled or frozen disk) the
                      caller gets an error saying the change may still be recorded, and further
                      changes are refused at once until the disk takes the log again. Calls that
-                     change nothing (Activate, Capabilities, Get, Path) keep answering; List
-                     waits for what it shows to be on disk, at most as long.
+                     change nothing (Activate, Capabilities, Get, Path, List) keep answering;
+                     List then shows the volumes as they are on disk.
   -h, --help         show this help
 
 A full disk is said in the reply of every call it refuses and once on stderr; Berth writes on

@@ -19,6 +19,8 @@ export type Actor = {
   tail: Promise<unknown>;
   /** Durability of the actor's last recorded event; the snapshot is not told before it. */
   durable: Promise<void>;
+  /** The snapshot as of the actor's last event on disk (what a stalled disk still lets show). */
+  settled: AnyMachineSnapshot;
   /** The failed append this actor last stepped back from (every record of a batch shares it). */
   failedWith: Error | null;
 };
@@ -53,8 +55,8 @@ export function emittedIntents(actions: readonly { type: string }[]): Intent[] {
 }
 
 /** Neither unborn nor finished: what replay of the log would hold. */
-export function isLive(actor: Actor): boolean {
-  return !isUnborn(actor) && actor.snapshot.status !== "done";
+export function isLive(actor: Actor, snapshot = actor.snapshot): boolean {
+  return String(snapshot.value) !== actor.kind.machine.config.initial && snapshot.status !== "done";
 }
 
 /** True while the actor is in its machine's initial state: no event of it was ever accepted. */
@@ -70,6 +72,7 @@ export function newActor(id: string, snapshot: AnyMachineSnapshot = initialSnaps
     kindName: kindName as KindName,
     name,
     snapshot,
+    settled: snapshot,
     tail: DONE,
     durable: DONE,
     failedWith: null,

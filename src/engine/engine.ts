@@ -78,6 +78,12 @@ export type Engine = {
    */
   list<K extends KindName>(kind: K): [ActorId<K>, SnapshotOfKind[K]][];
   /**
+   * While the disk is stalled (an append passed the store's timeout and is not written yet), the
+   * snapshots of one kind as of their last event on disk; null when nothing is stalled, so that
+   * a caller waits for flush() and shows the current ones instead.
+   */
+  settledWhileStalled<K extends KindName>(kind: K): [ActorId<K>, SnapshotOfKind[K]][] | null;
+  /**
    * The live actors right after record `seq`, the last one appended, for a snapshot file: all of
    * them when `full(actorCount)` says so, else those changed since the last capture. Some of
    * those records may not be durable yet; a snapshot waits for store.flush().
@@ -125,6 +131,8 @@ export function createEngine(options: EngineOptions): Engine {
   // Durability promises of records a stalled disk still holds, until it takes them: a read of
   // such an actor answers at once that the disk is stalled instead of waiting on it.
   const stalledWaits = new WeakMap<Promise<void>, AppendStalledError>();
+  // How many stalled batches the disk has not taken yet: while any is, List shows what is on disk.
+  let stalls = 0;
   // Commands queued or running, and who waits for them to reach zero (drain).
   let inFlight = 0;
   let idle: PromiseWithResolvers<void> | null = null;
@@ -169,7 +177,9 @@ export function createEngine(options: EngineOptions): Engine {
     const before = actor.snapshot;
     const beforeDurable = actor.durable;
     const durable = store.append(entry).then((logged) => {
-      // Appends resolve in log order, so observers hear events in the order they were logged.
+      // Appends resolve in log order: the last to resolve is the newest on disk.
+      actor.settled = next;
+      // Observers hear events in the order they were logged.
       if (observers.size > 0) tell(logged, next);
     }, (error) => {
       if (error instanceof AppendStalledError) {
@@ -209,8 +219,13 @@ export function createEngine(options: EngineOptions): Engine {
     const written = error.written;
     if (!stalledWaits.has(written)) {
       stalledWaits.set(written, error);
-      written.then(() => stalledWaits.delete(written), (failed) => {
+      stalls++;
+      written.then(() => {
         stalledWaits.delete(written);
+        stalls--;
+      }, (failed) => {
+        stalledWaits.delete(written);
+        stalls--;
         // Records the callers were told might still be written never were.
         broken ??= failed instanceof Error ? failed : new Error(String(failed));
       });
@@ -389,6 +404,15 @@ export function createEngine(options: EngineOptions): Engine {
         if (stalled) return Promise.reject(unavailable(stalled));
         return actor.durable.then(() => snapshot);
       });
+    },
+    settledWhileStalled<K extends KindName>(kindName: K) {
+      if (stalls === 0) return null;
+      const out: [ActorId<K>, SnapshotOfKind[K]][] = [];
+      for (const actor of actors.ofKind(kindName)) {
+        const shown = actor.settled as SnapshotOfKind[K];
+        if (isLive(actor, shown)) out.push([actor.id as ActorId<K>, shown]);
+      }
+      return out;
     },
     list<K extends KindName>(kindName: K) {
       const out: [ActorId<K>, SnapshotOfKind[K]][] = [];

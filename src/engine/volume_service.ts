@@ -72,12 +72,17 @@ export function createVolumeService(engine: Engine): VolumeService {
       return stateOf(await engine.read(volumeId(name)));
     },
     async list() {
-      const volumes = engine.list("volume")
+      // What is shown must be on disk: a volume whose create is still being written is not
+      // answered for before that write, as Get is not (read() waits the same way). While the
+      // disk is stalled, what is on disk is shown at once instead of waiting for it.
+      let actors = engine.settledWhileStalled("volume");
+      if (actors === null) {
+        actors = engine.list("volume");
+        await engine.flush();
+      }
+      const volumes = actors
         .filter(([, snapshot]) => VISIBLE.has(String(snapshot.value)))
         .map(([, snapshot]) => stateOf(snapshot));
-      // What is shown must be on disk: a volume whose create is still being written is not
-      // answered for before that write, as Get is not (read() waits the same way).
-      await engine.flush();
       return volumes.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     },
   };
