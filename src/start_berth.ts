@@ -42,7 +42,8 @@ import { volumeRoutes } from "./transport/docker/volume.ts";
 export type RunningBerth = {
   engine: Engine;
   store: EventStore;
-  socket: string;
+  /** The Docker plugin socket, or null when none was asked for (a go-plugin host's Berth). */
+  socket: string | null;
   /** Where the start came from: the snapshot it read (0: none) and how many records after it. */
   replayed: { snapshotSeq: number; records: number };
   /** The admin endpoint, when one was asked for. */
@@ -52,7 +53,8 @@ export type RunningBerth = {
 };
 
 export type StartOptions = {
-  socket: string;
+  /** Where the Docker plugin socket listens; null: no Docker socket (`berth plugin` alone). */
+  socket: string | null;
   stateDir: string;
   /** Where the inspector, the JSON API and /metrics listen; none when absent. */
   admin?: AdminAddress;
@@ -182,7 +184,7 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
       options.poolRange ?? parseCidr(DEFAULT_POOL_RANGE),
       options.poolPrefix ?? DEFAULT_POOL_PREFIX,
     );
-    const server = await servePlugin({
+    const server = options.socket === null ? null : await servePlugin({
       path: options.socket,
       routes: {
         ...volumeRoutes(createVolumeService(engine)),
@@ -193,7 +195,7 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
       onCall: metrics.call,
       ...(options.pluginLimits ? { limits: options.pluginLimits } : {}),
     });
-    metrics.pluginConnections = server.connections;
+    if (server) metrics.pluginConnections = server.connections;
     admin?.ready({ engine, lastSeq: store.lastSeq, logBytes: () => store.stats().bytes });
     // The start counts as a busy spell: what it read and dropped is given back at the first lull
     // (idle with 100,000 volumes: 162 MiB resident instead of 277). Not before the socket opens:
@@ -207,7 +209,7 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
       admin,
       async stop() {
         stopCollecting();
-        await server.shutdown();
+        await server?.shutdown();
         await admin?.shutdown();
         await engine.drain();
         await checkpointer.stop();

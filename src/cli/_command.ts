@@ -30,9 +30,31 @@ export function out(text: string) {
   writeAll(Deno.stdout, ENCODER.encode(text));
 }
 
-/** One diagnostic line on stderr: `[LEVEL] berth: message`. */
+let hclog = false;
+
+/**
+ * From now on, diagnostics are JSON lines in go-plugin's hclog shape (`@level`, `@message`,
+ * `@timestamp`), which a go-plugin host logs at the right level (`berth plugin` under a host).
+ */
+export function diagnoseAsHclog() {
+  hclog = true;
+}
+
+/** One diagnostic line on stderr: `[LEVEL] berth: message`, or an hclog JSON line. */
 export function diagnose(level: "INFO" | "WARN" | "ERROR", message: string) {
-  writeAll(Deno.stderr, ENCODER.encode(`[${level}] berth: ${message}\n`));
+  const line = hclog
+    ? JSON.stringify({
+      "@level": level.toLowerCase(),
+      "@message": message,
+      "@timestamp": hclogTime(new Date()),
+    })
+    : `[${level}] berth: ${message}`;
+  writeAll(Deno.stderr, ENCODER.encode(`${line}\n`));
+}
+
+/** Go's `2006-01-02T15:04:05.000000Z07:00`: hosts take the line as plain text unless exactly so. */
+export function hclogTime(date: Date): string {
+  return date.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
 }
 
 function writeAll(stream: { writeSync(bytes: Uint8Array): number }, bytes: Uint8Array) {

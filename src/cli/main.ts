@@ -5,6 +5,7 @@ import { compactCommand } from "./compact.ts";
 import { graphCommand } from "./graph.ts";
 import { historyCommand } from "./history.ts";
 import { logCommand } from "./log.ts";
+import { pluginCommand } from "./plugin.ts";
 import { repairCommand } from "./repair.ts";
 import { serveCommand } from "./serve.ts";
 import { stateCommand } from "./state.ts";
@@ -21,6 +22,7 @@ const COMMANDS: readonly Command[] = [
   compactCommand,
   repairCommand,
   graphCommand,
+  pluginCommand,
 ];
 
 const BY_NAME = new Map(COMMANDS.map((command) => [command.name, command]));

@@ -94,7 +94,7 @@ Stops cleanly on SIGINT or SIGTERM: calls in flight finish, the log is synced, t
 Needs root: the socket directories, the state directory, and ip link for bridges and veths.
 `;
 
-type ServeConfig = {
+export type ServeConfig = {
   name: string;
   socket: string;
   stateDir: string;
@@ -119,7 +119,7 @@ function cidrSetting(text: string): Cidr {
   }
 }
 
-function parseServe(args: string[]): ServeConfig {
+export function parseServe(args: string[]): ServeConfig {
   const { values } = parseFlags(args, {
     name: { type: "string" },
     socket: { type: "string" },

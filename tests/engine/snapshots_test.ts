@@ -158,7 +158,7 @@ Deno.test("loadReplayBase passes over a damaged newest snapshot for the one befo
   assert.equal(base.seq, 10);
   assert.deepEqual(plain(base.actors), plain(early));
   assert.equal(warnings.length, 1);
-  assert.ok(warnings[0]!.startsWith(`Snapshot ${path} is damaged at byte `), warnings[0]);
+  assert.ok(warnings[0]!.startsWith(`Snapshot ${path} is damaged at byte `), String(warnings[0]));
   assert.match(warnings[0]!, /: checksum mismatch; trying an older one$/);
 });
 

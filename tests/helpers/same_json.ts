@@ -27,5 +27,5 @@ export function assertSameData(actual: unknown, expected: unknown, message?: str
     v instanceof Map
       ? new Map([...v].map(([k, item]) => [k, plainRecords(item)]))
       : plainRecords(v);
-  assert.deepEqual(plainMaps(actual), plainMaps(expected), message);
+  assert.deepEqual(plainMaps(actual), plainMaps(expected), message ?? "the same data");
 }

@@ -1,0 +1,114 @@
+// `berth plugin`: Berth launched by a HashiCorp go-plugin host. The handshake decides (cookie,
+// app version), the gRPC services listen on a unix socket, and only then the one handshake line
+// goes to stdout; nothing else ever does. Stops on the host's GRPCController/Shutdown or a signal.
+import { join } from "node:path";
+import { startBerth } from "../start_berth.ts";
+import { handshakeLine, negotiate } from "../transport/goplugin/handshake.ts";
+import { serveGoPlugin } from "../transport/goplugin/server.ts";
+import { type Command, CommandError, diagnose, diagnoseAsHclog, out } from "./_command.ts";
+import { parseServe } from "./serve.ts";
+
+const HELP = `Usage: berth plugin [serve options]
+
+Berth as a HashiCorp go-plugin plugin: meant to be launched by a go-plugin host (Terraform-style
+Go programs built with plugin.NewClient), not by hand. The host sets the magic cookie
+BERTH_PLUGIN=berth-driver-engine and PLUGIN_PROTOCOL_VERSIONS; Berth speaks app protocol
+version 1. It listens on a unix socket in PLUGIN_UNIX_SOCKET_DIR (else TMPDIR, else /tmp), then
+prints the handshake line "1|1|unix|<socket>|grpc|" on stdout, and nothing else ever.
+
+gRPC services: grpc.health.v1.Health (SERVING for "plugin"), plugin.GRPCController (Shutdown:
+calls in flight finish, the log is synced, the sockets removed, exit 0), plugin.GRPCStdio and
+plugin.GRPCBroker (held open; Berth sends nothing on them).
+
+Takes the options of "berth serve" (see berth serve --help): --state-dir, the snapshot and limit
+options, and --socket PATH to serve the Docker plugin socket too, from the same engine and log
+(none unless asked for). The admin endpoint is off unless --admin is given.
+
+Diagnostics go to stderr as JSON lines in go-plugin's hclog shape, so the host logs them at their
+level. Without the cookie, one sentence on stderr, exit 1. Not supported yet: AutoMTLS
+(PLUGIN_CLIENT_CERT set: refused with exit 1) and Berth's own Volume/Network/Ipam gRPC services.
+
+Options:
+  -h, --help         show this help
+`;
+
+async function plugin(args: string[]): Promise<number> {
+  const launch = negotiate((name) => Deno.env.get(name));
+  if (!launch.ok) {
+    // No cookie: a person ran it, say so plainly. A version mismatch: a host is listening.
+    if (Deno.env.get("BERTH_PLUGIN") !== undefined) diagnoseAsHclog();
+    throw new CommandError(launch.message);
+  }
+  diagnoseAsHclog();
+  if (Deno.env.get("PLUGIN_CLIENT_CERT")) {
+    throw new CommandError("the go-plugin host asks for AutoMTLS, which Berth does not do yet");
+  }
+  const config = parseServe(args);
+  const dockerSocket = args.includes("--socket") || Deno.env.get("BERTH_SOCKET") !== undefined;
+  const adminAsked = args.includes("--admin") || Deno.env.get("BERTH_ADMIN") !== undefined;
+  const stop = Promise.withResolvers<string>();
+  const signals = ["SIGINT", "SIGTERM"] as const;
+  const handlers = signals.map((signal) => {
+    const handler = () => stop.resolve(signal);
+    Deno.addSignalListener(signal, handler);
+    return [signal, handler] as const;
+  });
+  try {
+    const berth = await startBerth({
+      socket: dockerSocket ? config.socket : null,
+      stateDir: config.stateDir,
+      ...(adminAsked && config.admin ? { admin: config.admin } : {}),
+      poolRange: config.poolRange,
+      poolPrefix: config.poolPrefix,
+      repairOrphans: config.repairOrphans,
+      checkpoints: config.checkpoints,
+      pluginLimits: config.pluginLimits,
+      logTimeoutMs: config.logTimeoutMs,
+      warn: (message) => diagnose("WARN", message),
+      report: (message) => diagnose("ERROR", message),
+    });
+    let server;
+    try {
+      server = await serveGoPlugin(socketPath());
+    } catch (error) {
+      await berth.stop();
+      throw error;
+    }
+    server.shutdownRequested.then(() => stop.resolve("the host's Shutdown"));
+    // Listening first, the line second: the host dials as soon as it reads it.
+    out(handshakeLine({
+      app: launch.version,
+      network: "unix",
+      address: server.path,
+      protocol: "grpc",
+      cert: "",
+    }));
+    diagnose(
+      "INFO",
+      `serving go-plugin on ${server.path}` + (dockerSocket ? ` and ${config.socket}` : "") +
+        ` (state ${config.stateDir}, ${berth.store.lastSeq} events)`,
+    );
+    const why = await stop.promise;
+    diagnose("INFO", `${why}: finishing calls in flight`);
+    await server.close();
+    await berth.stop();
+    diagnose("INFO", `stopped; log synced at event ${berth.store.lastSeq}`);
+    return 0;
+  } finally {
+    for (const [name, handler] of handlers) Deno.removeSignalListener(name, handler);
+  }
+}
+
+/** `plugin<random digits>` in PLUGIN_UNIX_SOCKET_DIR, else TMPDIR, else /tmp, as Go plugins do. */
+function socketPath(): string {
+  const dir = Deno.env.get("PLUGIN_UNIX_SOCKET_DIR") || Deno.env.get("TMPDIR") || "/tmp";
+  const digits = crypto.getRandomValues(new Uint32Array(1))[0]!;
+  return join(dir, `plugin${digits}`);
+}
+
+export const pluginCommand: Command = {
+  name: "plugin",
+  summary: "run as a HashiCorp go-plugin plugin (launched by a Go host)",
+  help: HELP,
+  run: plugin,
+};
