@@ -24,7 +24,7 @@ import { sweepOrphanLinks } from "./engine/orphans.ts";
 import { RecordSchemaError, replayInSlices } from "./engine/replay.ts";
 import { createVolumeEffects } from "./engine/volume_effects.ts";
 import { loadReplayBase } from "./engine/snapshots.ts";
-import { createVolumeService } from "./engine/volume_service.ts";
+import { createVolumeService, type VolumeService } from "./engine/volume_service.ts";
 import { LogDamagedError, openFileStore } from "./log/file_store.ts";
 import { lockStateDir } from "./log/lock.ts";
 import { scanLog } from "./log/reader.ts";
@@ -44,6 +44,8 @@ export type RunningBerth = {
   store: EventStore;
   /** The Docker plugin socket, or null when none was asked for (a go-plugin host's Berth). */
   socket: string | null;
+  /** The volume service both transports use (the Docker socket and `berth plugin`'s gRPC). */
+  volumes: VolumeService;
   /** Where the start came from: the snapshot it read (0: none) and how many records after it. */
   replayed: { snapshotSeq: number; records: number };
   /** The admin endpoint, when one was asked for. */
@@ -184,10 +186,11 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
       options.poolRange ?? parseCidr(DEFAULT_POOL_RANGE),
       options.poolPrefix ?? DEFAULT_POOL_PREFIX,
     );
+    const volumes = createVolumeService(engine);
     const server = options.socket === null ? null : await servePlugin({
       path: options.socket,
       routes: {
-        ...volumeRoutes(createVolumeService(engine)),
+        ...volumeRoutes(volumes),
         ...networkRoutes(networks),
         ...ipamRoutes(ipam),
       },
@@ -206,6 +209,7 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
       store,
       replayed,
       socket: options.socket,
+      volumes,
       admin,
       async stop() {
         stopCollecting();

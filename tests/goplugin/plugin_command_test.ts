@@ -4,7 +4,16 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
+import {
+  create,
+  type DescMessage,
+  fromBinary,
+  type MessageInitShape,
+  type MessageShape,
+  toBinary,
+} from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
+import * as pb from "../../src/transport/goplugin/gen/berth/v1/volume_pb.ts";
 import { tempDir } from "../helpers/temp_dir.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
@@ -121,5 +130,107 @@ Deno.test("berth plugin refuses to start without the cookie or a common version"
     assert.equal(output.code, 1);
     assert.equal(output.stdout.length, 0, "nothing on stdout");
     assert.match(new TextDecoder().decode(output.stderr), expected);
+  }
+});
+
+/** A typed unary call of berth.v1.VolumeDriver. */
+function volumeCall<I extends DescMessage, O extends DescMessage>(
+  client: grpc.Client,
+  name: string,
+  input: I,
+  output: O,
+  request: MessageInitShape<I>,
+): Promise<MessageShape<O>> {
+  return unary(client, `/berth.v1.VolumeDriver/${name}`, toBinary(input, create(input, request)))
+    .then((reply) => fromBinary(output, reply));
+}
+
+Deno.test("berth plugin serves VolumeDriver over gRPC, and its state survives SIGKILL", async () => {
+  await using dir = await tempDir();
+  const start = async () => {
+    const child = launch(dir.path, { ...COOKIE, PLUGIN_PROTOCOL_VERSIONS: "1" });
+    const { line } = await firstLine(child.stdout);
+    const socket = /^1\|1\|unix\|(.+)\|grpc\|$/.exec(line)![1]!;
+    return {
+      child,
+      client: new grpc.Client(`unix://${socket}`, grpc.credentials.createInsecure()),
+    };
+  };
+  let { child, client } = await start();
+  try {
+    const volume = (name: string) =>
+      volumeCall(client, "Get", pb.VolumeNameSchema, pb.VolumeSchema, { name });
+    await volumeCall(
+      client,
+      "Create",
+      pb.CreateVolumeRequestSchema,
+      pb.CreateVolumeResponseSchema,
+      {
+        name: "grpc-vol",
+        options: { mode: "0700" },
+      },
+    );
+    const mounted = await volumeCall(
+      client,
+      "Mount",
+      pb.MountRequestSchema,
+      pb.MountResponseSchema,
+      {
+        name: "grpc-vol",
+        id: "c1",
+      },
+    );
+    assert.equal(mounted.mountpoint, join(dir.path, "state", "volumes", "grpc-vol", "_data"));
+    assert.equal((await volume("grpc-vol")).mounts, 1);
+    const refused = (code: grpc.status, message: RegExp) => (error: grpc.ServiceError) =>
+      error.code === code && message.test(error.details);
+    await assert.rejects(
+      volumeCall(client, "Remove", pb.VolumeNameSchema, pb.RemoveVolumeResponseSchema, {
+        name: "grpc-vol",
+      }),
+      refused(grpc.status.FAILED_PRECONDITION, /in use by 1 mount/),
+    );
+    await assert.rejects(volume("nope-vol"), refused(grpc.status.NOT_FOUND, /not found/));
+    await assert.rejects(
+      volumeCall(client, "Create", pb.CreateVolumeRequestSchema, pb.CreateVolumeResponseSchema, {
+        name: "../etc",
+      }),
+      refused(grpc.status.INVALID_ARGUMENT, /Name must match/),
+    );
+
+    // SIGKILL, relaunch on the same state dir: the volume and its mount are where they were.
+    client.close();
+    child.kill("SIGKILL");
+    await child.status;
+    await child.stderr.cancel();
+    ({ child, client } = await start());
+    const after = await volume("grpc-vol");
+    assert.equal(after.mounts, 1);
+    assert.equal(after.state, "mounted");
+    await volumeCall(client, "Unmount", pb.MountRequestSchema, pb.UnmountResponseSchema, {
+      name: "grpc-vol",
+      id: "c1",
+    });
+    await volumeCall(client, "Remove", pb.VolumeNameSchema, pb.RemoveVolumeResponseSchema, {
+      name: "grpc-vol",
+    });
+    const list = await volumeCall(
+      client,
+      "List",
+      pb.ListVolumesRequestSchema,
+      pb.ListVolumesResponseSchema,
+      {},
+    );
+    assert.deepEqual(list.volumes, []);
+    await unary(client, "/plugin.GRPCController/Shutdown", new Uint8Array(0));
+    assert.equal((await child.status).code, 0);
+  } finally {
+    client.close();
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // exited already
+    }
+    await child.stderr.cancel().catch(() => {});
   }
 });

@@ -1,5 +1,6 @@
 // The gRPC side of `berth plugin`: what a go-plugin host needs of a plugin to start it, ping it
-// and stop it (../shared/protocol/go-plugin.md §6), served with @grpc/grpc-js on a unix socket.
+// and stop it (../shared/protocol/go-plugin.md §6), served with @grpc/grpc-js on a unix socket,
+// beside Berth's own services.
 // grpc.health.v1.Health answers SERVING for "plugin"; plugin.GRPCController/Shutdown asks Berth
 // to stop; plugin.GRPCStdio and plugin.GRPCBroker hold their streams open and send nothing
 // (Berth writes nothing to stdout after the handshake, and offers no brokered services).
@@ -44,9 +45,16 @@ function statusOf(service: string): ServingStatus | null {
 
 const EMPTY = new Uint8Array(0);
 
-/** Listens on `path` (a stale file there is replaced) and serves until close(). */
-export async function serveGoPlugin(path: string): Promise<GoPluginServer> {
+/**
+ * Listens on `path` (a stale file there is replaced) and serves until close(); `addServices`
+ * adds Berth's own services (berth.v1.VolumeDriver) to the same server.
+ */
+export async function serveGoPlugin(
+  path: string,
+  addServices: (server: grpc.Server) => void = () => {},
+): Promise<GoPluginServer> {
   const server = new grpc.Server();
+  addServices(server);
   type HeldStream =
     | grpc.ServerWritableStream<Uint8Array, Uint8Array>
     | grpc.ServerDuplexStream<Uint8Array, Uint8Array>;
