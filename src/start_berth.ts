@@ -13,7 +13,7 @@ import {
 } from "./engine/checkpoint.ts";
 import { NO_EFFECTS } from "./engine/effects.ts";
 import { createEngine, type Engine } from "./engine/engine.ts";
-import { createIpamService } from "./engine/ipam_service.ts";
+import { createIpamService, type IpamService } from "./engine/ipam_service.ts";
 import {
   createEndpointEffects,
   createNetworkEffects,
@@ -44,8 +44,9 @@ export type RunningBerth = {
   store: EventStore;
   /** The Docker plugin socket, or null when none was asked for (a go-plugin host's Berth). */
   socket: string | null;
-  /** The volume service both transports use (the Docker socket and `berth plugin`'s gRPC). */
+  /** The services both transports use (the Docker socket and `berth plugin`'s gRPC). */
   volumes: VolumeService;
+  ipam: IpamService;
   /** Where the start came from: the snapshot it read (0: none) and how many records after it. */
   replayed: { snapshotSeq: number; records: number };
   /** The admin endpoint, when one was asked for. */
@@ -210,6 +211,7 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
       replayed,
       socket: options.socket,
       volumes,
+      ipam,
       admin,
       async stop() {
         stopCollecting();

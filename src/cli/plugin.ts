@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { startBerth } from "../start_berth.ts";
 import { handshakeLine, negotiate } from "../transport/goplugin/handshake.ts";
 import { serveGoPlugin } from "../transport/goplugin/server.ts";
+import { addIpamDriver } from "../transport/goplugin/ipam_driver.ts";
 import { addVolumeDriver } from "../transport/goplugin/volume_driver.ts";
 import { type Command, CommandError, diagnose, diagnoseAsHclog, out } from "./_command.ts";
 import { parseServe } from "./serve.ts";
@@ -20,9 +21,9 @@ prints the handshake line "1|1|unix|<socket>|grpc|" on stdout, and nothing else 
 gRPC services: grpc.health.v1.Health (SERVING for "plugin"), plugin.GRPCController (Shutdown:
 calls in flight finish, the log is synced, the sockets removed, exit 0), plugin.GRPCStdio and
 plugin.GRPCBroker (held open; Berth sends nothing on them), and berth.v1.VolumeDriver
-(proto/berth/v1/volume.proto): one RPC per Docker VolumeDriver call, same engine, log and
-messages; errors as gRPC statuses (refused: FAILED_PRECONDITION, NOT_FOUND, INVALID_ARGUMENT, the
-log failing: UNAVAILABLE).
+(proto/berth/v1/volume.proto) and berth.v1.IpamDriver (ipam.proto): one RPC per Docker call,
+same engine, log and messages; errors as gRPC statuses (refused: FAILED_PRECONDITION, NOT_FOUND,
+INVALID_ARGUMENT, the log failing: UNAVAILABLE).
 
 Takes the options of "berth serve" (see berth serve --help): --state-dir, the snapshot and limit
 options, and --socket PATH to serve the Docker plugin socket too, from the same engine and log
@@ -30,7 +31,7 @@ options, and --socket PATH to serve the Docker plugin socket too, from the same 
 
 Diagnostics go to stderr as JSON lines in go-plugin's hclog shape, so the host logs them at their
 level. Without the cookie, one sentence on stderr, exit 1. Not supported yet: AutoMTLS
-(PLUGIN_CLIENT_CERT set: refused with exit 1) and the Network and Ipam gRPC services.
+(PLUGIN_CLIENT_CERT set: refused with exit 1) and the Network gRPC service.
 
 Options:
   -h, --help         show this help
@@ -73,11 +74,11 @@ async function plugin(args: string[]): Promise<number> {
     });
     let server;
     try {
-      server = await serveGoPlugin(
-        socketPath(),
-        (grpcServer) =>
-          addVolumeDriver(grpcServer, berth.volumes, (message) => diagnose("ERROR", message)),
-      );
+      const report = (message: string) => diagnose("ERROR", message);
+      server = await serveGoPlugin(socketPath(), (grpcServer) => {
+        addVolumeDriver(grpcServer, berth.volumes, report);
+        addIpamDriver(grpcServer, berth.ipam, report);
+      });
     } catch (error) {
       await berth.stop();
       throw error;

@@ -13,6 +13,7 @@ import {
   toBinary,
 } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
+import * as ipam from "../../src/transport/goplugin/gen/berth/v1/ipam_pb.ts";
 import * as pb from "../../src/transport/goplugin/gen/berth/v1/volume_pb.ts";
 import { tempDir } from "../helpers/temp_dir.ts";
 
@@ -222,6 +223,77 @@ Deno.test("berth plugin serves VolumeDriver over gRPC, and its state survives SI
       {},
     );
     assert.deepEqual(list.volumes, []);
+    await unary(client, "/plugin.GRPCController/Shutdown", new Uint8Array(0));
+    assert.equal((await child.status).code, 0);
+  } finally {
+    client.close();
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // exited already
+    }
+    await child.stderr.cancel().catch(() => {});
+  }
+});
+
+Deno.test("berth plugin serves IpamDriver over gRPC with the Docker socket's rules", async () => {
+  await using dir = await tempDir();
+  const child = launch(dir.path, { ...COOKIE, PLUGIN_PROTOCOL_VERSIONS: "1" });
+  const { line } = await firstLine(child.stdout);
+  const socket = /^1\|1\|unix\|(.+)\|grpc\|$/.exec(line)![1]!;
+  const client = new grpc.Client(`unix://${socket}`, grpc.credentials.createInsecure());
+  try {
+    const call = <I extends DescMessage, O extends DescMessage>(
+      name: string,
+      input: I,
+      output: O,
+      request: MessageInitShape<I>,
+    ) =>
+      unary(client, `/berth.v1.IpamDriver/${name}`, toBinary(input, create(input, request)))
+        .then((reply) => fromBinary(output, reply));
+    const given = await call(
+      "RequestPool",
+      ipam.RequestPoolRequestSchema,
+      ipam.RequestPoolResponseSchema,
+      {
+        pool: "198.18.40.0/24",
+      },
+    );
+    assert.equal(given.poolId, "198.18.40.0/24");
+    const address = (gateway: boolean) =>
+      call("RequestAddress", ipam.RequestAddressRequestSchema, ipam.RequestAddressResponseSchema, {
+        poolId: given.poolId,
+        gateway,
+      });
+    assert.equal((await address(true)).address, "198.18.40.1/24");
+    assert.equal((await address(false)).address, "198.18.40.2/24");
+    await assert.rejects(
+      call("RequestPool", ipam.RequestPoolRequestSchema, ipam.RequestPoolResponseSchema, {
+        pool: "198.18.41.0/24",
+        options: JSON.parse(`{"__proto__":"x"}`),
+      }),
+      (error: grpc.ServiceError) => error.code === grpc.status.INVALID_ARGUMENT,
+    );
+    await assert.rejects(
+      call("RequestAddress", ipam.RequestAddressRequestSchema, ipam.RequestAddressResponseSchema, {
+        poolId: "198.18.99.0/24",
+      }),
+      (error: grpc.ServiceError) =>
+        error.code === grpc.status.NOT_FOUND && /not found/.test(error.details),
+    );
+    await call(
+      "ReleaseAddress",
+      ipam.ReleaseAddressRequestSchema,
+      ipam.ReleaseAddressResponseSchema,
+      {
+        poolId: given.poolId,
+        address: "198.18.40.2",
+      },
+    );
+    assert.equal((await address(false)).address, "198.18.40.2/24", "released, handed out again");
+    await call("ReleasePool", ipam.ReleasePoolRequestSchema, ipam.ReleasePoolResponseSchema, {
+      poolId: given.poolId,
+    });
     await unary(client, "/plugin.GRPCController/Shutdown", new Uint8Array(0));
     assert.equal((await child.status).code, 0);
   } finally {

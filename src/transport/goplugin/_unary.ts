@@ -1,0 +1,84 @@
+// One unary gRPC method of Berth's own services: protobuf-es messages in and out, the service's
+// answer, and engine errors as gRPC statuses with their messages kept.
+import { Buffer } from "node:buffer";
+import {
+  create,
+  type DescMessage,
+  type DescService,
+  fromBinary,
+  type MessageShape,
+  toBinary,
+} from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import {
+  EffectFailedError,
+  IllegalStateError,
+  InvalidRequestError,
+  NotFoundError,
+  UnavailableError,
+} from "../../engine/errors.ts";
+
+/** The gRPC status of an error from the volume service; its message is kept as is. */
+export function statusOf(error: unknown): grpc.status {
+  if (error instanceof NotFoundError) return grpc.status.NOT_FOUND;
+  if (error instanceof InvalidRequestError) return grpc.status.INVALID_ARGUMENT;
+  if (error instanceof IllegalStateError || error instanceof EffectFailedError) {
+    return grpc.status.FAILED_PRECONDITION;
+  }
+  if (error instanceof UnavailableError) return grpc.status.UNAVAILABLE;
+  return grpc.status.INTERNAL;
+}
+
+export type Handler = grpc.handleUnaryCall<Uint8Array, Uint8Array>;
+
+/** A unary method of `service` whose messages are (de)serialized by protobuf-es. */
+export function unary<I extends DescMessage, O extends DescMessage>(
+  service: DescService,
+  input: I,
+  output: O,
+  name: string,
+  run: (request: MessageShape<I>) => Promise<Parameters<typeof create<O>>[1]>,
+  report: (message: string) => void,
+): [grpc.MethodDefinition<Uint8Array, Uint8Array>, Handler] {
+  const definition = {
+    path: `/${service.typeName}/${name}`,
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: Uint8Array) => Buffer.from(value),
+    requestDeserialize: (bytes: Buffer) => new Uint8Array(bytes),
+    responseSerialize: (value: Uint8Array) => Buffer.from(value),
+    responseDeserialize: (bytes: Buffer) => new Uint8Array(bytes),
+  };
+  const handler: Handler = async (call, done) => {
+    try {
+      const request = fromBinary(input, call.request);
+      done(null, toBinary(output, create(output, await run(request))));
+    } catch (error) {
+      const code = statusOf(error);
+      const message = error instanceof Error ? error.message : String(error);
+      if (code === grpc.status.INTERNAL) report(`${service.typeName}/${name}: ${message}`);
+      done({
+        code,
+        details: code === grpc.status.INTERNAL
+          ? "Internal error in Berth; its log has the details"
+          : message,
+      });
+    }
+  };
+  return [definition, handler];
+}
+
+/** Adds `methods` (made by unary()) to `server` as one service. */
+export function addMethods(
+  server: grpc.Server,
+  methods: [grpc.MethodDefinition<Uint8Array, Uint8Array>, Handler][],
+) {
+  const names = methods.map(([method]) => method.path.slice(method.path.lastIndexOf("/") + 1));
+  const definition: grpc.ServiceDefinition = Object.fromEntries(
+    methods.map(([method], i) => [names[i]!, method]),
+  );
+  const handlers: grpc.UntypedServiceImplementation = Object.fromEntries(
+    methods.map(([, handler], i) => [names[i]!, handler]),
+  );
+  server.addService(definition, handlers);
+}
