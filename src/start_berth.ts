@@ -19,7 +19,7 @@ import {
   createNetworkEffects,
   sharedLinkSurvey,
 } from "./engine/network_effects.ts";
-import { createNetworkService } from "./engine/network_service.ts";
+import { createNetworkService, type NetworkService } from "./engine/network_service.ts";
 import { sweepOrphanLinks } from "./engine/orphans.ts";
 import { RecordSchemaError, replayInSlices } from "./engine/replay.ts";
 import { createVolumeEffects } from "./engine/volume_effects.ts";
@@ -47,6 +47,7 @@ export type RunningBerth = {
   /** The services both transports use (the Docker socket and `berth plugin`'s gRPC). */
   volumes: VolumeService;
   ipam: IpamService;
+  networks: NetworkService;
   /** Where the start came from: the snapshot it read (0: none) and how many records after it. */
   replayed: { snapshotSeq: number; records: number };
   /** The admin endpoint, when one was asked for. */
@@ -212,6 +213,7 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
       socket: options.socket,
       volumes,
       ipam,
+      networks,
       admin,
       async stop() {
         stopCollecting();

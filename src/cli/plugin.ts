@@ -6,6 +6,7 @@ import { startBerth } from "../start_berth.ts";
 import { handshakeLine, negotiate } from "../transport/goplugin/handshake.ts";
 import { serveGoPlugin } from "../transport/goplugin/server.ts";
 import { addIpamDriver } from "../transport/goplugin/ipam_driver.ts";
+import { addNetworkDriver } from "../transport/goplugin/network_driver.ts";
 import { addVolumeDriver } from "../transport/goplugin/volume_driver.ts";
 import { type Command, CommandError, diagnose, diagnoseAsHclog, out } from "./_command.ts";
 import { parseServe } from "./serve.ts";
@@ -20,10 +21,10 @@ prints the handshake line "1|1|unix|<socket>|grpc|" on stdout, and nothing else 
 
 gRPC services: grpc.health.v1.Health (SERVING for "plugin"), plugin.GRPCController (Shutdown:
 calls in flight finish, the log is synced, the sockets removed, exit 0), plugin.GRPCStdio and
-plugin.GRPCBroker (held open; Berth sends nothing on them), and berth.v1.VolumeDriver
-(proto/berth/v1/volume.proto) and berth.v1.IpamDriver (ipam.proto): one RPC per Docker call,
-same engine, log and messages; errors as gRPC statuses (refused: FAILED_PRECONDITION, NOT_FOUND,
-INVALID_ARGUMENT, the log failing: UNAVAILABLE).
+plugin.GRPCBroker (held open; Berth sends nothing on them), and Berth's own berth.v1.VolumeDriver,
+berth.v1.IpamDriver and berth.v1.NetworkDriver (proto/berth/v1/): one RPC per Docker call that
+changes state or reads it, on the same engine and log, with the same messages; errors as gRPC
+statuses (refused: FAILED_PRECONDITION, NOT_FOUND, INVALID_ARGUMENT, the log failing: UNAVAILABLE).
 
 Takes the options of "berth serve" (see berth serve --help): --state-dir, the snapshot and limit
 options, and --socket PATH to serve the Docker plugin socket too, from the same engine and log
@@ -31,7 +32,7 @@ options, and --socket PATH to serve the Docker plugin socket too, from the same 
 
 Diagnostics go to stderr as JSON lines in go-plugin's hclog shape, so the host logs them at their
 level. Without the cookie, one sentence on stderr, exit 1. Not supported yet: AutoMTLS
-(PLUGIN_CLIENT_CERT set: refused with exit 1) and the Network gRPC service.
+(PLUGIN_CLIENT_CERT set: refused with exit 1).
 
 Options:
   -h, --help         show this help
@@ -78,6 +79,7 @@ async function plugin(args: string[]): Promise<number> {
       server = await serveGoPlugin(socketPath(), (grpcServer) => {
         addVolumeDriver(grpcServer, berth.volumes, report);
         addIpamDriver(grpcServer, berth.ipam, report);
+        addNetworkDriver(grpcServer, berth.networks, report);
       });
     } catch (error) {
       await berth.stop();

@@ -2,65 +2,13 @@
 // in, one handshake line out, gRPC over the socket it names, Shutdown. (The Go host in this folder
 // does the same with the real go-plugin library.)
 import assert from "node:assert/strict";
-import { Buffer } from "node:buffer";
 import { join } from "node:path";
-import {
-  create,
-  type DescMessage,
-  fromBinary,
-  type MessageInitShape,
-  type MessageShape,
-  toBinary,
-} from "@bufbuild/protobuf";
+import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import * as ipam from "../../src/transport/goplugin/gen/berth/v1/ipam_pb.ts";
 import * as pb from "../../src/transport/goplugin/gen/berth/v1/volume_pb.ts";
 import { tempDir } from "../helpers/temp_dir.ts";
-
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
-const COOKIE = { BERTH_PLUGIN: "berth-driver-engine" };
-
-function launch(dir: string, env: Record<string, string>) {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", MAIN, "plugin", "--state-dir", join(dir, "state")],
-    env: { PLUGIN_UNIX_SOCKET_DIR: dir, ...env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-}
-
-/** The first line of `stream`, and a promise of everything after it. */
-async function firstLine(stream: ReadableStream<Uint8Array>) {
-  const reader = stream.getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    text += new TextDecoder().decode(value);
-  }
-  const rest = (async () => {
-    let after = text.slice(text.indexOf("\n") + 1);
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return after;
-      after += new TextDecoder().decode(value);
-    }
-  })();
-  return { line: text.split("\n")[0]!, rest };
-}
-
-const raw = (value: Uint8Array) => Buffer.from(value);
-const bytes = (value: Buffer) => new Uint8Array(value);
-
-function unary(client: grpc.Client, path: string, request: Uint8Array) {
-  return new Promise<Uint8Array>((resolve, reject) =>
-    client.makeUnaryRequest(path, raw, bytes, request, (error, reply) => {
-      if (error) reject(error);
-      else resolve(reply!);
-    })
-  );
-}
+import { bytes, call, COOKIE, firstLine, launch, raw, unary } from "./_plugin_child.ts";
 
 Deno.test("berth plugin: handshake line, health, held streams, Shutdown exits 0", async () => {
   await using dir = await tempDir();
@@ -134,18 +82,6 @@ Deno.test("berth plugin refuses to start without the cookie or a common version"
   }
 });
 
-/** A typed unary call of berth.v1.VolumeDriver. */
-function volumeCall<I extends DescMessage, O extends DescMessage>(
-  client: grpc.Client,
-  name: string,
-  input: I,
-  output: O,
-  request: MessageInitShape<I>,
-): Promise<MessageShape<O>> {
-  return unary(client, `/berth.v1.VolumeDriver/${name}`, toBinary(input, create(input, request)))
-    .then((reply) => fromBinary(output, reply));
-}
-
 Deno.test("berth plugin serves VolumeDriver over gRPC, and its state survives SIGKILL", async () => {
   await using dir = await tempDir();
   const start = async () => {
@@ -160,10 +96,10 @@ Deno.test("berth plugin serves VolumeDriver over gRPC, and its state survives SI
   let { child, client } = await start();
   try {
     const volume = (name: string) =>
-      volumeCall(client, "Get", pb.VolumeNameSchema, pb.VolumeSchema, { name });
-    await volumeCall(
+      call(client, "berth.v1.VolumeDriver/Get", pb.VolumeNameSchema, pb.VolumeSchema, { name });
+    await call(
       client,
-      "Create",
+      "berth.v1.VolumeDriver/Create",
       pb.CreateVolumeRequestSchema,
       pb.CreateVolumeResponseSchema,
       {
@@ -171,9 +107,9 @@ Deno.test("berth plugin serves VolumeDriver over gRPC, and its state survives SI
         options: { mode: "0700" },
       },
     );
-    const mounted = await volumeCall(
+    const mounted = await call(
       client,
-      "Mount",
+      "berth.v1.VolumeDriver/Mount",
       pb.MountRequestSchema,
       pb.MountResponseSchema,
       {
@@ -186,16 +122,28 @@ Deno.test("berth plugin serves VolumeDriver over gRPC, and its state survives SI
     const refused = (code: grpc.status, message: RegExp) => (error: grpc.ServiceError) =>
       error.code === code && message.test(error.details);
     await assert.rejects(
-      volumeCall(client, "Remove", pb.VolumeNameSchema, pb.RemoveVolumeResponseSchema, {
-        name: "grpc-vol",
-      }),
+      call(
+        client,
+        "berth.v1.VolumeDriver/Remove",
+        pb.VolumeNameSchema,
+        pb.RemoveVolumeResponseSchema,
+        {
+          name: "grpc-vol",
+        },
+      ),
       refused(grpc.status.FAILED_PRECONDITION, /in use by 1 mount/),
     );
     await assert.rejects(volume("nope-vol"), refused(grpc.status.NOT_FOUND, /not found/));
     await assert.rejects(
-      volumeCall(client, "Create", pb.CreateVolumeRequestSchema, pb.CreateVolumeResponseSchema, {
-        name: "../etc",
-      }),
+      call(
+        client,
+        "berth.v1.VolumeDriver/Create",
+        pb.CreateVolumeRequestSchema,
+        pb.CreateVolumeResponseSchema,
+        {
+          name: "../etc",
+        },
+      ),
       refused(grpc.status.INVALID_ARGUMENT, /Name must match/),
     );
 
@@ -208,16 +156,28 @@ Deno.test("berth plugin serves VolumeDriver over gRPC, and its state survives SI
     const after = await volume("grpc-vol");
     assert.equal(after.mounts, 1);
     assert.equal(after.state, "mounted");
-    await volumeCall(client, "Unmount", pb.MountRequestSchema, pb.UnmountResponseSchema, {
-      name: "grpc-vol",
-      id: "c1",
-    });
-    await volumeCall(client, "Remove", pb.VolumeNameSchema, pb.RemoveVolumeResponseSchema, {
-      name: "grpc-vol",
-    });
-    const list = await volumeCall(
+    await call(
       client,
-      "List",
+      "berth.v1.VolumeDriver/Unmount",
+      pb.MountRequestSchema,
+      pb.UnmountResponseSchema,
+      {
+        name: "grpc-vol",
+        id: "c1",
+      },
+    );
+    await call(
+      client,
+      "berth.v1.VolumeDriver/Remove",
+      pb.VolumeNameSchema,
+      pb.RemoveVolumeResponseSchema,
+      {
+        name: "grpc-vol",
+      },
+    );
+    const list = await call(
+      client,
+      "berth.v1.VolumeDriver/List",
       pb.ListVolumesRequestSchema,
       pb.ListVolumesResponseSchema,
       {},
@@ -243,15 +203,13 @@ Deno.test("berth plugin serves IpamDriver over gRPC with the Docker socket's rul
   const socket = /^1\|1\|unix\|(.+)\|grpc\|$/.exec(line)![1]!;
   const client = new grpc.Client(`unix://${socket}`, grpc.credentials.createInsecure());
   try {
-    const call = <I extends DescMessage, O extends DescMessage>(
+    const ipamCall = <I extends DescMessage, O extends DescMessage>(
       name: string,
       input: I,
       output: O,
       request: MessageInitShape<I>,
-    ) =>
-      unary(client, `/berth.v1.IpamDriver/${name}`, toBinary(input, create(input, request)))
-        .then((reply) => fromBinary(output, reply));
-    const given = await call(
+    ) => call(client, `berth.v1.IpamDriver/${name}`, input, output, request);
+    const given = await ipamCall(
       "RequestPool",
       ipam.RequestPoolRequestSchema,
       ipam.RequestPoolResponseSchema,
@@ -261,27 +219,37 @@ Deno.test("berth plugin serves IpamDriver over gRPC with the Docker socket's rul
     );
     assert.equal(given.poolId, "198.18.40.0/24");
     const address = (gateway: boolean) =>
-      call("RequestAddress", ipam.RequestAddressRequestSchema, ipam.RequestAddressResponseSchema, {
-        poolId: given.poolId,
-        gateway,
-      });
+      ipamCall(
+        "RequestAddress",
+        ipam.RequestAddressRequestSchema,
+        ipam.RequestAddressResponseSchema,
+        {
+          poolId: given.poolId,
+          gateway,
+        },
+      );
     assert.equal((await address(true)).address, "198.18.40.1/24");
     assert.equal((await address(false)).address, "198.18.40.2/24");
     await assert.rejects(
-      call("RequestPool", ipam.RequestPoolRequestSchema, ipam.RequestPoolResponseSchema, {
+      ipamCall("RequestPool", ipam.RequestPoolRequestSchema, ipam.RequestPoolResponseSchema, {
         pool: "198.18.41.0/24",
         options: JSON.parse(`{"__proto__":"x"}`),
       }),
       (error: grpc.ServiceError) => error.code === grpc.status.INVALID_ARGUMENT,
     );
     await assert.rejects(
-      call("RequestAddress", ipam.RequestAddressRequestSchema, ipam.RequestAddressResponseSchema, {
-        poolId: "198.18.99.0/24",
-      }),
+      ipamCall(
+        "RequestAddress",
+        ipam.RequestAddressRequestSchema,
+        ipam.RequestAddressResponseSchema,
+        {
+          poolId: "198.18.99.0/24",
+        },
+      ),
       (error: grpc.ServiceError) =>
         error.code === grpc.status.NOT_FOUND && /not found/.test(error.details),
     );
-    await call(
+    await ipamCall(
       "ReleaseAddress",
       ipam.ReleaseAddressRequestSchema,
       ipam.ReleaseAddressResponseSchema,
@@ -291,7 +259,7 @@ Deno.test("berth plugin serves IpamDriver over gRPC with the Docker socket's rul
       },
     );
     assert.equal((await address(false)).address, "198.18.40.2/24", "released, handed out again");
-    await call("ReleasePool", ipam.ReleasePoolRequestSchema, ipam.ReleasePoolResponseSchema, {
+    await ipamCall("ReleasePool", ipam.ReleasePoolRequestSchema, ipam.ReleasePoolResponseSchema, {
       poolId: given.poolId,
     });
     await unary(client, "/plugin.GRPCController/Shutdown", new Uint8Array(0));

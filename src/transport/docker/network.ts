@@ -105,7 +105,7 @@ export function networkRoutes(networks: NetworkService): Routes {
 }
 
 /** `-o k=v` as dockerd nests them: a null-prototype map, bounded like every map from the wire. */
-function genericOptions(value: unknown): Record<string, string> {
+export function genericOptions(value: unknown): Record<string, string> {
   if (value === undefined || value === null) return emptyMap();
   const parsed = AnyMap.safeParse(value);
   if (!parsed.success) {
