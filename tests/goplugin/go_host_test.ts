@@ -1,0 +1,147 @@
+// `berth plugin` launched by the real go-plugin library: Debian's go-plugin 1.0.1, built in GOPATH
+// mode into the Go host in ./host/, which prints one JSON line per run. BERTH_MAIN points the test
+// at another checkout's main.ts (default: this one's).
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { processesMarkedBy } from "../e2e/_dockerd.ts";
+import { onPath, skipUnless } from "../helpers/skip.ts";
+import { tempDir } from "../helpers/temp_dir.ts";
+
+const GOPATH = "/usr/share/gocode";
+const DEBIAN_PACKAGES = "golang-go golang-github-hashicorp-go-plugin-dev golang-google-grpc-dev " +
+  "golang-github-golang-protobuf-1-5-dev golang-google-genproto-dev";
+const NEEDED_SOURCES = [
+  "src/github.com/hashicorp/go-plugin/client.go",
+  "src/google.golang.org/grpc/health/grpc_health_v1/health.pb.go",
+];
+const HOST_DIR = fileURLToPath(new URL("./host", import.meta.url));
+const MAIN_TS = Deno.env.get("BERTH_MAIN") ??
+  fileURLToPath(new URL("../../main.ts", import.meta.url));
+const TEST_NAME = "go-plugin 1.0.1 host launches berth plugin";
+
+type HostReport = Record<string, unknown>;
+
+function goMissing(): string | null {
+  if (!onPath("go")) return `go not on PATH (apt-get install ${DEBIAN_PACKAGES})`;
+  for (const file of NEEDED_SOURCES) {
+    try {
+      Deno.statSync(join(GOPATH, file));
+    } catch {
+      return `${join(GOPATH, file)} missing (apt-get install ${DEBIAN_PACKAGES})`;
+    }
+  }
+  return null;
+}
+
+async function buildHost(dir: string): Promise<string> {
+  const bin = join(dir, "host");
+  const out = await new Deno.Command("go", {
+    args: ["build", "-o", bin, "."], // GOPATH mode takes no absolute package path, hence cwd
+    cwd: HOST_DIR,
+    env: { GO111MODULE: "off", GOPATH, GOCACHE: join(dir, "gocache"), GOFLAGS: "" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 0, `go build failed: ${new TextDecoder().decode(out.stderr)}`);
+  return bin;
+}
+
+/** Runs the host against `main.ts plugin`; its socket and state stay inside `dir` (TMPDIR). */
+async function runHost(bin: string, dir: string, hostArgs: string[]): Promise<HostReport> {
+  const stateDir = await Deno.makeTempDir({ dir, prefix: "state-" });
+  const out = await new Deno.Command(bin, {
+    args: [
+      ...hostArgs,
+      "--",
+      Deno.execPath(),
+      "run",
+      "--allow-all",
+      MAIN_TS,
+      "plugin",
+      "--state-dir",
+      stateDir,
+    ],
+    env: { TMPDIR: dir },
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(90_000),
+  }).output();
+  const [stdout, hostLog] = [out.stdout, out.stderr].map((b) => new TextDecoder().decode(b));
+  assert.equal(out.code, 0, `host ${hostArgs.join(" ")} exited ${out.code}:\n${hostLog}`);
+  try {
+    return { ...JSON.parse(stdout ?? ""), hostLog };
+  } catch {
+    throw new Error(`host printed no JSON: ${JSON.stringify(stdout)}\n${hostLog}`);
+  }
+}
+
+function assertGracefulKill(report: HostReport, dir: string): void {
+  const context = JSON.stringify(report, null, 2);
+  assert.equal(report.exitCode, 0, context);
+  assert.equal(report.exitedCleanly, true, context);
+  assert.ok(typeof report.killMs === "number" && report.killMs < 2000, context);
+  assert.ok(String(report.socket).startsWith(dir + "/"), `socket under TMPDIR: ${context}`);
+  assert.equal(report.socketRemoved, true, context);
+}
+
+Deno.test({
+  name: TEST_NAME,
+  ignore: skipUnless(TEST_NAME, goMissing()),
+  async fn(t) {
+    await using dir = await tempDir("berth-gohost-");
+    try {
+      const bin = await buildHost(dir.path);
+
+      await t.step("handshake, Ping, health SERVING, and Kill ends it with exit 0", async () => {
+        const report = await runHost(bin, dir.path, ["-mode", "ping"]);
+        const context = JSON.stringify(report, null, 2);
+        assert.equal(report.handshake, "ok", context);
+        assert.equal(report.version, 1, context);
+        assert.equal(report.network, "unix", context);
+        assert.equal(report.ping, "ok", context);
+        assert.equal(report.health, "SERVING", context);
+        assertGracefulKill(report, dir.path);
+        // Berth's hclog JSON lines reach the host's logger at their own level (raw text is debug).
+        assert.match(String(report.hostLog), /\[INFO\] +host\.deno: /, context);
+      });
+
+      await t.step(
+        "without the cookie: one sentence on stderr, nothing on stdout, exit 1",
+        async () => {
+          const report = await runHost(bin, dir.path, ["-mode", "nocookie"]);
+          const context = JSON.stringify(report, null, 2);
+          assert.equal(report.exitCode, 1, context);
+          assert.equal(report.stdout, "", context);
+          const stderr = String(report.stderr).trim();
+          assert.equal(stderr.split("\n").length, 1, context);
+          assert.match(stderr, /go-plugin host/, context);
+        },
+      );
+
+      await t.step("the host offers 1 and 2: version 1 is chosen", async () => {
+        const report = await runHost(bin, dir.path, ["-mode", "versions", "-versions", "2,1"]);
+        assert.equal(report.handshake, "ok", JSON.stringify(report, null, 2));
+        assert.equal(report.version, 1);
+        assertGracefulKill(report, dir.path);
+      });
+
+      await t.step("the host offers only 7: the start fails and says why", async () => {
+        const report = await runHost(bin, dir.path, ["-mode", "versions", "-versions", "7"]);
+        const context = JSON.stringify(report, null, 2);
+        assert.equal(report.handshake, "failed", context);
+        // go-plugin's own plugins advertise their lowest version, so the host says "Incompatible
+        // API version"; a plugin that exits instead is seen by 1.0.1 as an empty handshake line,
+        // and only the plugin's stderr (logged by the host) says which versions.
+        assert.match(`${report.error}\n${report.stderr}`, /version/i, context);
+      });
+    } finally {
+      // A host killed by the timeout leaves its plugin running: both are marked by the temp dir.
+      for (const { pid } of processesMarkedBy([dir.path])) {
+        try {
+          Deno.kill(pid, "SIGKILL");
+        } catch { /* already gone */ }
+      }
+    }
+  },
+});
