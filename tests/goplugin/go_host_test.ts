@@ -119,6 +119,14 @@ Deno.test({
         },
       );
 
+      // go-plugin's server.go counts and drops SIGINT: a Ctrl-C in the host's terminal reaches the
+      // plugin too (same process group), and the host, not the plugin, decides what it means.
+      await t.step("SIGINT, as from the host's terminal, does not stop the plugin", async () => {
+        const report = await runHost(bin, dir.path, ["-mode", "ping", "-sigint"]);
+        assert.equal(report.pingAfterSigint, "ok", JSON.stringify(report, null, 2));
+        assertGracefulKill(report, dir.path);
+      });
+
       await t.step("the host offers 1 and 2: version 1 is chosen", async () => {
         const report = await runHost(bin, dir.path, ["-mode", "versions", "-versions", "2,1"]);
         assert.equal(report.handshake, "ok", JSON.stringify(report, null, 2));
