@@ -1,6 +1,6 @@
 // `berth plugin` launched by the real go-plugin library: Debian's go-plugin 1.0.1, built in GOPATH
-// mode into the Go host in ./host/, which prints one JSON line per run. BERTH_MAIN points the test
-// at another checkout's main.ts (default: this one's).
+// mode into the Go hosts in ./host/ and ./volumes_host/, which print one JSON line per run.
+// BERTH_MAIN points the test at another checkout's main.ts and proto/ (default: this one's).
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -10,20 +10,23 @@ import { tempDir } from "../helpers/temp_dir.ts";
 
 const GOPATH = "/usr/share/gocode";
 const DEBIAN_PACKAGES = "golang-go golang-github-hashicorp-go-plugin-dev golang-google-grpc-dev " +
-  "golang-github-golang-protobuf-1-5-dev golang-google-genproto-dev";
+  "golang-github-golang-protobuf-1-5-dev golang-google-genproto-dev protobuf-compiler " +
+  "protoc-gen-go protoc-gen-go-grpc";
 const NEEDED_SOURCES = [
   "src/github.com/hashicorp/go-plugin/client.go",
   "src/google.golang.org/grpc/health/grpc_health_v1/health.pb.go",
 ];
-const HOST_DIR = fileURLToPath(new URL("./host", import.meta.url));
 const MAIN_TS = Deno.env.get("BERTH_MAIN") ??
   fileURLToPath(new URL("../../main.ts", import.meta.url));
+const PROTO_DIR = join(MAIN_TS, "..", "proto");
 const TEST_NAME = "go-plugin 1.0.1 host launches berth plugin";
 
 type HostReport = Record<string, unknown>;
 
 function goMissing(): string | null {
-  if (!onPath("go")) return `go not on PATH (apt-get install ${DEBIAN_PACKAGES})`;
+  for (const tool of ["go", "protoc", "protoc-gen-go", "protoc-gen-go-grpc"]) {
+    if (!onPath(tool)) return `${tool} not on PATH (apt-get install ${DEBIAN_PACKAGES})`;
+  }
   for (const file of NEEDED_SOURCES) {
     try {
       Deno.statSync(join(GOPATH, file));
@@ -34,16 +37,33 @@ function goMissing(): string | null {
   return null;
 }
 
-async function buildHost(dir: string): Promise<string> {
-  const bin = join(dir, "host");
-  const out = await new Deno.Command("go", {
-    args: ["build", "-o", bin, "."], // GOPATH mode takes no absolute package path, hence cwd
-    cwd: HOST_DIR,
-    env: { GO111MODULE: "off", GOPATH, GOCACHE: join(dir, "gocache"), GOFLAGS: "" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.equal(out.code, 0, `go build failed: ${new TextDecoder().decode(out.stderr)}`);
+async function run(command: string, args: string[], options: Deno.CommandOptions = {}) {
+  const child = new Deno.Command(command, { args, stdout: "piped", stderr: "piped", ...options });
+  const out = await child.output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, `${command} ${args.join(" ")} failed: ${stderr}`);
+}
+
+/** Go code for berth.v1 from this checkout's proto/, in dir/gopath/src/berth/v1 ("berth/v1"). */
+async function generateBerthV1(dir: string): Promise<void> {
+  const src = join(dir, "gopath", "src");
+  await Deno.mkdir(src, { recursive: true });
+  const proto = ["-I", PROTO_DIR, "berth/v1/volume.proto"];
+  await run("protoc", [`--go_out=${src}`, `--go-grpc_out=${src}`, ...proto]);
+}
+
+/** Builds ./<name>/ into dir/<name>, in GOPATH mode over dir/gopath and Debian's sources. */
+async function buildHost(dir: string, name: string): Promise<string> {
+  const bin = join(dir, name);
+  await run("go", ["build", "-o", bin, "."], {
+    cwd: fileURLToPath(new URL(`./${name}`, import.meta.url)), // GOPATH mode: no absolute package
+    env: {
+      GO111MODULE: "off",
+      GOPATH: `${join(dir, "gopath")}:${GOPATH}`,
+      GOCACHE: join(dir, "gocache"),
+      GOFLAGS: "",
+    },
+  });
   return bin;
 }
 
@@ -91,7 +111,7 @@ Deno.test({
   async fn(t) {
     await using dir = await tempDir("berth-gohost-");
     try {
-      const bin = await buildHost(dir.path);
+      const bin = await buildHost(dir.path, "host");
 
       await t.step("handshake, Ping, health SERVING, and Kill ends it with exit 0", async () => {
         const report = await runHost(bin, dir.path, ["-mode", "ping"]);
@@ -142,6 +162,36 @@ Deno.test({
         // API version"; a plugin that exits instead is seen by 1.0.1 as an empty handshake line,
         // and only the plugin's stderr (logged by the host) says which versions.
         assert.match(`${report.error}\n${report.stderr}`, /version/i, context);
+      });
+      await t.step("volumes through berth.v1.VolumeDriver survive a SIGKILL of Berth", async () => {
+        await generateBerthV1(dir.path);
+        const report = await runHost(await buildHost(dir.path, "volumes_host"), dir.path, []);
+        const context = JSON.stringify(report, null, 2);
+        const steps = report.steps as { call: string; code: string; message?: string }[];
+        assert.ok(Array.isArray(steps), context);
+        assert.deepEqual(steps.map((step) => `${step.call}: ${step.code}`), [
+          "Create db: OK",
+          "Mount db c1: OK",
+          "Remove db while mounted: FailedPrecondition",
+          "Get nope: NotFound",
+          "Create -bad: InvalidArgument",
+          "Unmount db c1: OK",
+          "Remove db: OK",
+          "Create keep: OK",
+          "Mount keep c2: OK",
+          "List after relaunch: OK",
+        ], context);
+        assert.match(steps[2]?.message ?? "", /^Cannot remove volume "db"/, context);
+        assert.deepEqual(
+          (steps[9] as { reply?: { volumes?: unknown[] } }).reply?.volumes?.map((volume) => {
+            const { name, state, mounts } = volume as Record<string, unknown>;
+            return { name, state, mounts };
+          }),
+          [{ name: "keep", state: "mounted", mounts: 1 }],
+          context,
+        );
+        assert.equal(report.exitCode, 0, context);
+        assert.ok(typeof report.killMs === "number" && report.killMs < 2000, context);
       });
     } finally {
       // A host killed by the timeout leaves its plugin running: both are marked by the temp dir.
