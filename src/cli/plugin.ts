@@ -31,7 +31,8 @@ options, and --socket PATH to serve the Docker plugin socket too, from the same 
 (none unless asked for). The admin endpoint is off unless --admin is given.
 
 Diagnostics go to stderr as JSON lines in go-plugin's hclog shape, so the host logs them at their
-level. Without the cookie, one sentence on stderr, exit 1. Not supported yet: AutoMTLS
+level. SIGINT is ignored (a Ctrl-C in the host's terminal reaches its plugins too); SIGTERM stops
+Berth cleanly. Without the cookie, one sentence on stderr, exit 1. Not supported yet: AutoMTLS
 (PLUGIN_CLIENT_CERT set: refused with exit 1).
 
 Options:
@@ -53,12 +54,13 @@ async function plugin(args: string[]): Promise<number> {
   const dockerSocket = args.includes("--socket") || Deno.env.get("BERTH_SOCKET") !== undefined;
   const adminAsked = args.includes("--admin") || Deno.env.get("BERTH_ADMIN") !== undefined;
   const stop = Promise.withResolvers<string>();
-  const signals = ["SIGINT", "SIGTERM"] as const;
-  const handlers = signals.map((signal) => {
-    const handler = () => stop.resolve(signal);
-    Deno.addSignalListener(signal, handler);
-    return [signal, handler] as const;
-  });
+  // A Ctrl-C in the host's terminal reaches its plugins too: like go-plugin's own plugins,
+  // Berth ignores SIGINT and leaves stopping to the host (Shutdown, then SIGKILL) or SIGTERM.
+  const handlers = [
+    ["SIGINT", () => diagnose("INFO", "SIGINT ignored: the go-plugin host decides when to stop")],
+    ["SIGTERM", () => stop.resolve("SIGTERM")],
+  ] as const;
+  for (const [signal, handler] of handlers) Deno.addSignalListener(signal, handler);
   try {
     const berth = await startBerth({
       socket: dockerSocket ? config.socket : null,
