@@ -22,6 +22,7 @@ export type LaunchOptions = {
 
 export type RunningBackend = {
   name: string;
+  pid: number;
   handshake: Handshake;
   client: grpc.Client;
   /** Settles with the exit code when the process ends, whoever ended it. */
@@ -121,6 +122,7 @@ export async function launchBackend(
   }
   return {
     name,
+    pid: child.pid,
     handshake,
     client,
     exited,
