@@ -82,3 +82,26 @@ export function call<I extends DescMessage, O extends DescMessage>(
   return unary(client, `/${name}`, toBinary(input, create(input, request)))
     .then((reply) => fromBinary(output, reply));
 }
+
+/** Closes `client` and ends `child` whatever state it is in (SIGKILL if still running). */
+export async function endChild(child: Deno.ChildProcess, client: grpc.Client) {
+  client.close();
+  try {
+    child.kill("SIGKILL");
+  } catch {
+    // exited already
+  }
+  await child.status;
+  await child.stderr.cancel().catch(() => {});
+}
+
+/**
+ * `berth plugin` as a go-plugin backend to launch: a real go-plugin plugin, with its state and
+ * socket in `dir`. It answers its own cookie; a real backend answers BERTH_BACKEND.
+ */
+export function berthAsBackend(dir: string) {
+  return {
+    command: [Deno.execPath(), "run", "--allow-all", MAIN, "plugin", "--state-dir", join(dir, "s")],
+    env: { ...COOKIE, PLUGIN_UNIX_SOCKET_DIR: dir },
+  };
+}

@@ -7,7 +7,7 @@ import * as ipam from "../../src/transport/goplugin/gen/berth/v1/ipam_pb.ts";
 import * as net from "../../src/transport/goplugin/gen/berth/v1/network_pb.ts";
 import { ip, links, netns, skipUnlessNet } from "../helpers/netns.ts";
 import { tempDir } from "../helpers/temp_dir.ts";
-import { call, COOKIE, firstLine, launch, unary } from "./_plugin_child.ts";
+import { call, COOKIE, endChild, firstLine, launch, unary } from "./_plugin_child.ts";
 
 const NAME = "berth plugin makes and takes down networks and endpoints over gRPC";
 const NETWORK = "ab12".repeat(16);
@@ -115,13 +115,6 @@ Deno.test({ name: NAME, ignore: skipUnlessNet(NAME) }, async () => {
     await unary(client, "/plugin.GRPCController/Shutdown", new Uint8Array(0));
     assert.equal((await child.status).code, 0);
   } finally {
-    client.close();
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // exited already
-    }
-    await child.status;
-    await child.stderr.cancel().catch(() => {});
+    await endChild(child, client);
   }
 });

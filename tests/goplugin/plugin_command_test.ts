@@ -8,7 +8,7 @@ import * as grpc from "@grpc/grpc-js";
 import * as ipam from "../../src/transport/goplugin/gen/berth/v1/ipam_pb.ts";
 import * as pb from "../../src/transport/goplugin/gen/berth/v1/volume_pb.ts";
 import { tempDir } from "../helpers/temp_dir.ts";
-import { bytes, call, COOKIE, firstLine, launch, raw, unary } from "./_plugin_child.ts";
+import { bytes, call, COOKIE, endChild, firstLine, launch, raw, unary } from "./_plugin_child.ts";
 
 Deno.test("berth plugin: handshake line, health, held streams, Shutdown exits 0", async () => {
   await using dir = await tempDir();
@@ -59,12 +59,7 @@ Deno.test("berth plugin: handshake line, health, held streams, Shutdown exits 0"
       assert.match(parsed["@timestamp"], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/, entry);
     }
   } finally {
-    client.close();
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // exited already
-    }
+    await endChild(child, client);
   }
 });
 
@@ -186,13 +181,7 @@ Deno.test("berth plugin serves VolumeDriver over gRPC, and its state survives SI
     await unary(client, "/plugin.GRPCController/Shutdown", new Uint8Array(0));
     assert.equal((await child.status).code, 0);
   } finally {
-    client.close();
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // exited already
-    }
-    await child.stderr.cancel().catch(() => {});
+    await endChild(child, client);
   }
 });
 
@@ -265,12 +254,6 @@ Deno.test("berth plugin serves IpamDriver over gRPC with the Docker socket's rul
     await unary(client, "/plugin.GRPCController/Shutdown", new Uint8Array(0));
     assert.equal((await child.status).code, 0);
   } finally {
-    client.close();
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // exited already
-    }
-    await child.stderr.cancel().catch(() => {});
+    await endChild(child, client);
   }
 });

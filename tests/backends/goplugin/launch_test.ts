@@ -5,25 +5,14 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { BackendLaunchError, launchBackend } from "../../../src/backends/goplugin/launch.ts";
 import { tempDir } from "../../helpers/temp_dir.ts";
-
-const MAIN = new URL("../../../main.ts", import.meta.url).pathname;
+import { berthAsBackend } from "../../goplugin/_plugin_child.ts";
 
 Deno.test("a go-plugin backend is launched, checked, heard and stopped with exit 0", async () => {
   await using dir = await tempDir();
   const heard: string[] = [];
-  const backend = await launchBackend("berthself", {
-    command: [
-      Deno.execPath(),
-      "run",
-      "--allow-all",
-      MAIN,
-      "plugin",
-      "--state-dir",
-      join(dir.path, "s"),
-    ],
-    // berth plugin answers its own cookie; a real backend answers BERTH_BACKEND.
-    env: { BERTH_PLUGIN: "berth-driver-engine", PLUGIN_UNIX_SOCKET_DIR: dir.path },
-  }, { log: (name, line) => heard.push(`${name}: ${line}`) });
+  const backend = await launchBackend("berthself", berthAsBackend(dir.path), {
+    log: (name, line) => heard.push(`${name}: ${line}`),
+  });
   assert.equal(backend.handshake.app, 1);
   assert.equal(backend.handshake.network, "unix");
   assert.equal(join(backend.handshake.address, ".."), dir.path);

@@ -4,8 +4,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { BackendDownError, superviseBackend } from "../../../src/backends/goplugin/supervisor.ts";
 import { tempDir } from "../../helpers/temp_dir.ts";
-
-const MAIN = new URL("../../../main.ts", import.meta.url).pathname;
+import { berthAsBackend } from "../../goplugin/_plugin_child.ts";
 
 function alive(pid: number): boolean {
   try {
@@ -18,18 +17,7 @@ function alive(pid: number): boolean {
 Deno.test("a backend that dies is started again, and none is left after stop", async () => {
   await using dir = await tempDir();
   const warnings: string[] = [];
-  const supervisor = superviseBackend("berthself", {
-    command: [
-      Deno.execPath(),
-      "run",
-      "--allow-all",
-      MAIN,
-      "plugin",
-      "--state-dir",
-      join(dir.path, "s"),
-    ],
-    env: { BERTH_PLUGIN: "berth-driver-engine", PLUGIN_UNIX_SOCKET_DIR: dir.path },
-  }, {
+  const supervisor = superviseBackend("berthself", berthAsBackend(dir.path), {
     log: () => {},
     warn: (message) => warnings.push(message),
     backoffMs: { first: 50, max: 400 },
