@@ -2,6 +2,8 @@
 // The one place that chooses implementations (file store, local directory backend, ip plumbing).
 import { join, resolve } from "node:path";
 import { collectWhenIdle } from "./_collect_garbage.ts";
+import type { BackendSpec } from "./backends/goplugin/config.ts";
+import { startVolumeBackends } from "./backends/goplugin/volume_backends.ts";
 import { createLocalDirBackend } from "./backends/local_dir.ts";
 import { type Cidr, DEFAULT_POOL_PREFIX, DEFAULT_POOL_RANGE, parseCidr } from "./backends/ipam.ts";
 import { bridgeNames, vethNameChoices } from "./backends/link_names.ts";
@@ -73,6 +75,8 @@ export type StartOptions = {
   poolPrefix?: number;
   /** Start a new log segment past this size (default 64 MiB; tests make it small). */
   segmentBytes?: number;
+  /** Go-plugin volume backends by name (`--config`), for volumes made with `-o backend=NAME`. */
+  backends?: ReadonlyMap<string, BackendSpec>;
   /** Caps on the plugin socket's connections, sizes and time (defaultLimits() when absent). */
   pluginLimits?: Partial<HttpLimits>;
   /** How long a state change may wait for the disk before its caller is told (default 10 s). */
@@ -95,6 +99,7 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
   const logDir = join(stateDir, "log");
   const lock = await lockStateDir(stateDir);
   const metrics = createMetrics();
+  let stopBackends = () => Promise.resolve();
   let admin: AdminServer | null = null;
   try {
     if (options.admin) {
@@ -133,7 +138,12 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
     metrics.start.replayedRecords = replayed.records;
 
     const reconcileStart = performance.now();
-    const backend = createLocalDirBackend(join(stateDir, "volumes"));
+    const volumeBackends = await startVolumeBackends(
+      createLocalDirBackend(join(stateDir, "volumes")),
+      options.backends ?? new Map(),
+      { log: (name, line) => warn(`volume backend "${name}": ${line}`), warn },
+    );
+    stopBackends = () => volumeBackends.stop();
     // The alias on every link Berth makes: which state dir (so which Berth) it belongs to.
     const owner = `berth:${resolve(stateDir)}`;
     const plumbing = createIpPlumbing({
@@ -143,12 +153,13 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
     });
     const links = sharedLinkSurvey(plumbing);
     const effects = {
-      volume: createVolumeEffects(backend),
+      volume: createVolumeEffects(volumeBackends.backend),
       pool: NO_EFFECTS,
       network: createNetworkEffects(plumbing, links),
       endpoint: createEndpointEffects(plumbing, links),
     };
     const engine = createEngine({ store, effects, warn, actors });
+    volumeBackends.assignAll(engine.list("volume").map(([, volume]) => volume.context));
     const checkpointer = createCheckpointer({
       engine,
       store,
@@ -226,10 +237,12 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
           warn(`Cannot take a snapshot at stop: ${(error as Error).message}`);
         });
         await store.close();
+        await stopBackends();
         lock.release();
       },
     };
   } catch (error) {
+    await stopBackends();
     await admin?.shutdown();
     lock.release();
     throw error;

@@ -71,6 +71,7 @@ async function plugin(args: string[]): Promise<number> {
       repairOrphans: config.repairOrphans,
       checkpoints: config.checkpoints,
       pluginLimits: config.pluginLimits,
+      backends: config.backends,
       logTimeoutMs: config.logTimeoutMs,
       warn: (message) => diagnose("WARN", message),
       report: (message) => diagnose("ERROR", message),

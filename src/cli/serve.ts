@@ -1,5 +1,10 @@
 // `berth serve`: flags and environment → a running Berth until SIGINT or SIGTERM.
 import { type Cidr, DEFAULT_POOL_PREFIX, DEFAULT_POOL_RANGE, parseCidr } from "../backends/ipam.ts";
+import {
+  BackendsConfigError,
+  type BackendSpec,
+  parseBackendsConfig,
+} from "../backends/goplugin/config.ts";
 import { type CheckpointPolicy, DEFAULT_CHECKPOINT_POLICY } from "../engine/checkpoint.ts";
 import { HistoryCompactedError } from "../engine/snapshots.ts";
 import { DEFAULT_STALL_MS, LogDamagedError, SymlinkRefusedError } from "../log/file_store.ts";
@@ -85,6 +90,10 @@ Options:
                      changes are refused at once until the disk takes the log again. Calls that
                      change nothing (Activate, Capabilities, Get, Path, List) keep answering;
                      List then shows the volumes as they are on disk.
+  --config FILE      go-plugin volume backends, JSON:                      [env BERTH_CONFIG]
+                     {"backends": {"NAME": {"command": ["/path/bin", "arg"], "env": {}}}}
+                     Each is launched, health-checked and restarted if it dies; a volume made
+                     with -o backend=NAME has its effects done by that backend.
   -h, --help         show this help
 
 A full disk is said in the reply of every call it refuses and once on stderr; Berth writes on
@@ -104,6 +113,8 @@ export type ServeConfig = {
   repairOrphans: boolean;
   checkpoints: CheckpointPolicy;
   pluginLimits: HttpLimits;
+  /** Go-plugin volume backends from --config, by name. */
+  backends: Map<string, BackendSpec>;
   logTimeoutMs: number;
 };
 
@@ -135,6 +146,7 @@ export function parseServe(args: string[]): ServeConfig {
     "max-body": { type: "string" },
     "request-timeout": { type: "string" },
     "idle-timeout": { type: "string" },
+    config: { type: "string" },
     "log-timeout": { type: "string" },
   });
   const name = setting(values.name, "BERTH_NAME", "berth");
@@ -201,11 +213,28 @@ export function parseServe(args: string[]): ServeConfig {
     "--log-timeout",
     1,
   );
+  const configFile = values.config ?? Deno.env.get("BERTH_CONFIG");
+  let backends = new Map<string, BackendSpec>();
+  if (configFile !== undefined) {
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(configFile);
+    } catch (error) {
+      throw new CommandError(`Cannot read --config ${configFile}: ${(error as Error).message}`);
+    }
+    try {
+      backends = parseBackendsConfig(text, configFile);
+    } catch (error) {
+      if (error instanceof BackendsConfigError) throw new CommandError(error.message);
+      throw error;
+    }
+  }
   return {
     name,
     socket,
     checkpoints,
     pluginLimits,
+    backends,
     logTimeoutMs,
     stateDir,
     admin,
@@ -236,6 +265,7 @@ async function serve(config: ServeConfig): Promise<number> {
       poolPrefix: config.poolPrefix,
       checkpoints: config.checkpoints,
       pluginLimits: config.pluginLimits,
+      backends: config.backends,
       logTimeoutMs: config.logTimeoutMs,
       warn: (message) => diagnose("WARN", message),
       report: (message) => diagnose("ERROR", message),
