@@ -79,11 +79,13 @@ Deno.test("a volume made with -o backend=NAME lives in that go-plugin backend", 
     } finally {
       client.close();
     }
-    berth.kill("SIGKILL"); // and Berth dies: its backend notices nothing yet
+    berth.kill("SIGKILL"); // and Berth dies: the kernel ends its backend with it (pdeathsig)
     await berth.exited();
   }
-  // A backend whose parent was SIGKILLed is left running (not handled yet); end it here.
-  for (const pid of pids) if (alive(pid)) Deno.kill(pid, "SIGKILL");
+  await until("the orphaned backend to end", () => Promise.resolve(!pids.some(alive)), 5000)
+    .finally(() => {
+      for (const pid of pids) if (alive(pid)) Deno.kill(pid, "SIGKILL");
+    });
   {
     await using berth = spawnBerth(args);
     await berth.ready(socket);

@@ -36,6 +36,15 @@ export class BackendLaunchError extends Error {
   override name = "BackendLaunchError";
 }
 
+/** setpriv's path when this machine has it (Linux with util-linux), else null. */
+const SETPRIV = ["/usr/bin/setpriv", "/bin/setpriv"].find((path) => {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}) ?? null;
+
 const raw = (value: Uint8Array) => Buffer.from(value);
 const bytes = (value: Buffer) => new Uint8Array(value);
 
@@ -47,7 +56,15 @@ export async function launchBackend(
 ): Promise<RunningBackend> {
   const versions = options.versions ?? BACKEND_VERSIONS;
   const fail = (why: string) => new BackendLaunchError(`volume backend "${name}": ${why}`);
-  const [program, ...args] = spec.command;
+  if (!runnable(spec.command[0]!)) {
+    throw fail(`cannot run ${spec.command[0]}: no such program (or not executable)`);
+  }
+  // setpriv (util-linux) execs the backend with PR_SET_PDEATHSIG: the kernel kills it when Berth
+  // dies, SIGKILL included, so no backend outlives the Berth that launched it.
+  const [program, ...args] = [
+    ...(SETPRIV ? [SETPRIV, "--pdeathsig", "KILL", "--"] : []),
+    ...spec.command,
+  ];
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command(program!, {
@@ -62,7 +79,7 @@ export async function launchBackend(
       stderr: "piped",
     }).spawn();
   } catch (error) {
-    throw fail(`cannot run ${program}: ${(error as Error).message}`);
+    throw fail(`cannot run ${spec.command[0]}: ${(error as Error).message}`);
   }
   const exited = child.status.then((status) => status.code);
   forwardLines(child.stderr, (line) => options.log(name, line));
@@ -158,4 +175,21 @@ function forwardLines(stream: ReadableStream<Uint8Array>, each: (line: string) =
   (async () => {
     for await (const line of readLines(stream)) if (line.trim() !== "") each(line);
   })().catch(() => {});
+}
+
+/** Whether `program` (a path, or a name on PATH) is an executable file. */
+function runnable(program: string): boolean {
+  const candidates = program.includes("/")
+    ? [program]
+    : (Deno.env.get("PATH") ?? "").split(":").filter((dir) => dir !== "").map((dir) =>
+      `${dir}/${program}`
+    );
+  return candidates.some((path) => {
+    try {
+      const info = Deno.statSync(path);
+      return info.isFile && ((info.mode ?? 0o111) & 0o111) !== 0;
+    } catch {
+      return false;
+    }
+  });
 }
