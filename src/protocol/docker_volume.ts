@@ -24,7 +24,8 @@ export type NameRequest = z.infer<typeof NameRequest>;
 
 export const MountRequest = z.object({
   Name: VolumeName,
-  ID: z.string({ error: "ID must be a string" }).min(1, "ID must not be empty").max(256),
+  ID: z.string({ error: "ID must be a string" }).min(1, "ID must not be empty")
+    .max(256, "ID must be at most 256 characters"),
 });
 export type MountRequest = z.infer<typeof MountRequest>;
 

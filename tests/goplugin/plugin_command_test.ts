@@ -130,6 +130,17 @@ Deno.test("berth plugin serves VolumeDriver over gRPC, and its state survives SI
     );
     await assert.rejects(volume("nope-vol"), refused(grpc.status.NOT_FOUND, /not found/));
     await assert.rejects(
+      unary(client, "/berth.v1.VolumeDriver/Create", new Uint8Array([0xff, 0xff, 0xff, 0x01])),
+      refused(grpc.status.INVALID_ARGUMENT, /not a berth\.v1\.CreateVolumeRequest/),
+    );
+    await assert.rejects(
+      call(client, "berth.v1.VolumeDriver/Mount", pb.MountRequestSchema, pb.MountResponseSchema, {
+        name: "grpc-vol",
+        id: "x".repeat(300),
+      }),
+      refused(grpc.status.INVALID_ARGUMENT, /ID must be at most 256 characters/),
+    );
+    await assert.rejects(
       call(
         client,
         "berth.v1.VolumeDriver/Create",

@@ -50,8 +50,16 @@ export function unary<I extends DescMessage, O extends DescMessage>(
     responseDeserialize: (bytes: Buffer) => new Uint8Array(bytes),
   };
   const handler: Handler = async (call, done) => {
+    let request: MessageShape<I>;
     try {
-      const request = fromBinary(input, call.request);
+      request = fromBinary(input, call.request);
+    } catch (error) {
+      // The caller's bytes, not Berth's fault: no log line, and the reason in the reply.
+      const why = error instanceof Error ? error.message : String(error);
+      done({ code: grpc.status.INVALID_ARGUMENT, details: `not a ${input.typeName}: ${why}` });
+      return;
+    }
+    try {
       done(null, toBinary(output, create(output, await run(request))));
     } catch (error) {
       const code = statusOf(error);
