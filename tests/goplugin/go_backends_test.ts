@@ -108,3 +108,35 @@ Deno.test("a volume made with -o backend=NAME lives in that go-plugin backend", 
     assert.equal(alive(last), false, "the backend is stopped with Berth");
   }
 });
+
+Deno.test("a backend that cannot start does not hold up Berth's start, and callers hear why", async () => {
+  await using dir = await tempDir();
+  const config = join(dir.path, "berth.json");
+  await Deno.writeTextFile(
+    config,
+    JSON.stringify({ backends: { g: { command: ["/nonexistent"] } } }),
+  );
+  const socket = join(dir.path, "berth.sock");
+  const started = Date.now();
+  await using berth = spawnBerth([
+    "serve",
+    "--socket",
+    socket,
+    "--state-dir",
+    join(dir.path, "s"),
+    "--config",
+    config,
+  ]);
+  await berth.ready(socket);
+  assert.ok(Date.now() - started < 5000, `ready after ${Date.now() - started} ms`);
+  const client = await connectPlugin(socket);
+  try {
+    const reply = await client.call("/VolumeDriver.Create", { Name: "v1", Opts: { backend: "g" } });
+    assert.equal(reply.status, 500);
+    const err = String((reply.body as { Err: string }).Err);
+    assert.match(err, /volume backend "g" is not running: cannot run \/nonexistent/);
+    assert.equal(err.split("volume backend").length, 2, `said once: ${err}`);
+  } finally {
+    client.close();
+  }
+});

@@ -34,6 +34,9 @@ export type RunningBackend = {
 /** A backend that could not be started; the message names it and says why. */
 export class BackendLaunchError extends Error {
   override name = "BackendLaunchError";
+  constructor(backend: string, readonly reason: string) {
+    super(`volume backend "${backend}": ${reason}`);
+  }
 }
 
 /** setpriv's path when this machine has it (Linux with util-linux), else null. */
@@ -55,7 +58,7 @@ export async function launchBackend(
   options: LaunchOptions,
 ): Promise<RunningBackend> {
   const versions = options.versions ?? BACKEND_VERSIONS;
-  const fail = (why: string) => new BackendLaunchError(`volume backend "${name}": ${why}`);
+  const fail = (why: string) => new BackendLaunchError(name, why);
   if (!runnable(spec.command[0]!)) {
     throw fail(`cannot run ${spec.command[0]}: no such program (or not executable)`);
   }

@@ -2,13 +2,20 @@
 // it exits or fails to start, and stopped for good at Berth's stop. While it is down, a call that
 // needs it is told at once which backend and why, rather than waiting.
 import type { BackendSpec } from "./config.ts";
-import { launchBackend, type LaunchOptions, type RunningBackend } from "./launch.ts";
+import {
+  BackendLaunchError,
+  launchBackend,
+  type LaunchOptions,
+  type RunningBackend,
+} from "./launch.ts";
 
 export type BackendSupervisor = {
   /** The running backend, or a BackendDownError naming it and why it is down. */
   current(): RunningBackend;
   /** Resolves with the running backend once there is one (or rejects once stopped). */
   ready(): Promise<RunningBackend>;
+  /** Settles once the first launch succeeded or failed: how long a start need wait for it. */
+  firstAttempt: Promise<void>;
   /** How many times it was launched (the first included). */
   readonly launches: number;
   /** Stops it for good: Shutdown, grace, SIGKILL; no process is left. */
@@ -41,10 +48,14 @@ export function superviseBackend(
   let waiting = Promise.withResolvers<RunningBackend>();
   let timer: ReturnType<typeof setTimeout> | undefined;
   let launching: Promise<void> | null = null;
+  const firstAttempt = Promise.withResolvers<void>();
 
   function launch() {
     timer = undefined;
-    launching = attempt().finally(() => launching = null);
+    launching = attempt().finally(() => {
+      launching = null;
+      firstAttempt.resolve();
+    });
   }
 
   async function attempt() {
@@ -69,7 +80,7 @@ export function superviseBackend(
         again();
       });
     } catch (error) {
-      why = `${(error as Error).message}; trying again`;
+      why = `${error instanceof BackendLaunchError ? error.reason : String(error)}; trying again`;
       options.warn(`${(error as Error).message}; trying again in ${wait / 1000} s`);
       again();
     }
@@ -88,6 +99,7 @@ export function superviseBackend(
       throw new BackendDownError(`volume backend "${name}" is not running: ${why}`);
     },
     ready: () => waiting.promise,
+    firstAttempt: firstAttempt.promise,
     get launches() {
       return launches;
     },
