@@ -3,7 +3,7 @@ import { type Cidr, DEFAULT_POOL_PREFIX, DEFAULT_POOL_RANGE, parseCidr } from ".
 import {
   BackendsConfigError,
   type BackendSpec,
-  parseBackendsConfig,
+  readBackendsConfig,
 } from "../backends/goplugin/config.ts";
 import { type CheckpointPolicy, DEFAULT_CHECKPOINT_POLICY } from "../engine/checkpoint.ts";
 import { HistoryCompactedError } from "../engine/snapshots.ts";
@@ -215,19 +215,11 @@ export function parseServe(args: string[]): ServeConfig {
   );
   const configFile = values.config ?? Deno.env.get("BERTH_CONFIG");
   let backends = new Map<string, BackendSpec>();
-  if (configFile !== undefined) {
-    let text: string;
-    try {
-      text = Deno.readTextFileSync(configFile);
-    } catch (error) {
-      throw new CommandError(`Cannot read --config ${configFile}: ${(error as Error).message}`);
-    }
-    try {
-      backends = parseBackendsConfig(text, configFile);
-    } catch (error) {
-      if (error instanceof BackendsConfigError) throw new CommandError(error.message);
-      throw error;
-    }
+  try {
+    if (configFile !== undefined) backends = readBackendsConfig(configFile);
+  } catch (error) {
+    if (error instanceof BackendsConfigError) throw new CommandError(error.message);
+    throw error;
   }
   return {
     name,

@@ -84,3 +84,14 @@ function unknownKeys(keys: readonly string[]): string {
     keys.map((key) => JSON.stringify(key)).join(", ")
   }`;
 }
+
+/** The backends declared in `file`; BackendsConfigError when it cannot be read or is wrong. */
+export function readBackendsConfig(file: string): Map<string, BackendSpec> {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(file);
+  } catch (error) {
+    throw new BackendsConfigError(`Cannot read --config ${file}: ${(error as Error).message}`);
+  }
+  return parseBackendsConfig(text, file);
+}

@@ -54,6 +54,7 @@ export async function startVolumeBackends(
   return {
     backend,
     assignAll(volumes) {
+      if (specs.size === 0) return; // every volume is local: nothing to look at
       for (const { name, opts } of volumes) {
         if (Object.hasOwn(opts, BACKEND_OPTION)) backend.assign(name, opts[BACKEND_OPTION]!);
       }
