@@ -5,6 +5,17 @@ export class BackendError extends Error {
   override name = "BackendError";
 }
 
+/**
+ * The backend went away while an effect was in its hands (its process exited): the effect may or
+ * may not have happened. `whenBack` resolves once the backend can be asked again.
+ */
+export class BackendLostError extends Error {
+  override name = "BackendLostError";
+  constructor(message: string, readonly whenBack: () => Promise<void>) {
+    super(message);
+  }
+}
+
 /** Options a backend refused before touching anything; the message names the option. */
 export class BackendOptionsError extends Error {
   override name = "BackendOptionsError";

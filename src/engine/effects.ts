@@ -21,6 +21,18 @@ export interface Effects<Host = unknown, Snapshot = AnyMachineSnapshot> {
   reconcile(actorId: string, snapshot: Snapshot, host: Host): Promise<EventFields[]>;
 }
 
+/**
+ * Thrown by `run` when nobody can say whether the effect happened (the backend's process died in
+ * the middle of it). The engine records no outcome: the actor stays in flight, and once
+ * `whenBack` resolves it is settled by `reconcile`, as after a restart of Berth.
+ */
+export class OutcomeUnknownError extends Error {
+  override name = "OutcomeUnknownError";
+  constructor(message: string, readonly whenBack: () => Promise<void>) {
+    super(message);
+  }
+}
+
 /** For kinds whose machines emit no intents (pools): nothing to check, run or reconcile. */
 export const NO_EFFECTS: Effects = {
   check() {},

@@ -11,7 +11,7 @@ import {
   type EventStore,
   type LogRecord,
 } from "../log/store.ts";
-import type { Effects, EventFields } from "./effects.ts";
+import { type Effects, type EventFields, OutcomeUnknownError } from "./effects.ts";
 import {
   EffectFailedError,
   IllegalStateError,
@@ -114,6 +114,9 @@ type Outcome = { snapshot: AnyMachineSnapshot; durable: Promise<void> };
 /** How often an outcome the log refused (a full disk) is offered to it again. */
 const OUTCOME_RETRY_MS = 500;
 
+/** How long commands for an actor whose outcome is unknown wait for its backend to be back. */
+const SETTLE_WAIT_MS = 10_000;
+
 /** An engine whose actors are rebuilt by replaying `store` (no effect runs during replay). */
 export function createEngine(options: EngineOptions): Engine {
   const { store, effects } = options;
@@ -127,6 +130,8 @@ export function createEngine(options: EngineOptions): Engine {
   // Ids of the actors that recorded an event since the last capture().
   let changed = new Set<string>();
   let draining = false;
+  // Settles once drain() starts: what waits for a backend to come back stops waiting.
+  const drainStarted = Promise.withResolvers<false>();
   let broken: Error | null = null;
   // Durability promises of records a stalled disk still holds, until it takes them: a read of
   // such an actor answers at once that the disk is stalled instead of waiting on it.
@@ -324,6 +329,12 @@ export function createEngine(options: EngineOptions): Engine {
     try {
       outcome = { type: "effect.succeeded", ...await effectsFor(actor).run(intent) };
     } catch (error) {
+      if (error instanceof OutcomeUnknownError) {
+        // Nothing to record: the actor stays in flight until the backend can say.
+        settleOnceBack(actor, error.whenBack);
+        const reason = explainFailure(actor, intent, { type: "", reason: error.message });
+        throw new UnavailableError(reason);
+      }
       if (!(error instanceof Error && error.name === "BackendError")) warn(describe(error));
       outcome = { type: "effect.failed", reason: error instanceof Error ? error.message : "?" };
     }
@@ -345,6 +356,49 @@ export function createEngine(options: EngineOptions): Engine {
       throw error;
     });
     return event.type === "effect.failed" ? explainFailure(actor, intent, event) : null;
+  }
+
+  /**
+   * Settles an actor whose effect's outcome is unknown once its backend is back, by reconcile as
+   * after a restart. Commands for it queue behind, up to SETTLE_WAIT_MS: most backends are back
+   * in a moment; one that is not is waited for outside the mailbox.
+   */
+  function settleOnceBack(actor: Actor, whenBack: () => Promise<void>) {
+    const settleNow = async () => {
+      const effects = effectsFor(actor);
+      const events = await effects.reconcile(actor.id, actor.snapshot, await effects.survey());
+      await repairInTurn(actor, events, `Settling ${actor.id}`);
+    };
+    const failed = (error: unknown) => warn(`Cannot settle ${actor.id}: ${describe(error)}`);
+    enqueue(actor, async () => {
+      const back = whenBack().then(() => true);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const inTime = await Promise.race([
+        back,
+        drainStarted.promise,
+        new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), SETTLE_WAIT_MS)),
+      ]).finally(() => clearTimeout(timer));
+      // Stopping: the next start's reconcile settles it.
+      if (draining) return;
+      if (inTime) return await settleNow();
+      back.then(() => enqueue(actor, settleNow)).catch(failed);
+    }).catch(failed);
+  }
+
+  /** Records repair `events` for `actor` in its turn, each through the usual cycle. */
+  async function repairInTurn(actor: Actor, events: EventFields[], what: string) {
+    const recorded: string[] = [];
+    for (const event of events) {
+      // Through the same cycle as any command: a repair (bridge lost) runs its effect.
+      try {
+        await (await step(actor, event)).durable;
+        recorded.push(event.type);
+      } catch (error) {
+        if (error instanceof EffectFailedError) recorded.push(`${event.type} (failed)`);
+        warn(`${what}: ${describe(error)}`);
+      }
+    }
+    return recorded;
   }
 
   /** Tries again every OUTCOME_RETRY_MS, through the mailbox, until the log takes `event`. */
@@ -433,20 +487,7 @@ export function createEngine(options: EngineOptions): Engine {
         effectsFor,
         warn,
         repair: (actor, events) =>
-          enqueue(actor, async () => {
-            const recorded: string[] = [];
-            for (const event of events) {
-              // Through the same cycle as any command: a repair (bridge lost) runs its effect.
-              try {
-                await (await step(actor, event)).durable;
-                recorded.push(event.type);
-              } catch (error) {
-                if (error instanceof EffectFailedError) recorded.push(`${event.type} (failed)`);
-                warn(`Reconcile of ${actor.id}: ${describe(error)}`);
-              }
-            }
-            return recorded;
-          }),
+          enqueue(actor, () => repairInTurn(actor, events, `Reconcile of ${actor.id}`)),
       });
     },
     flush() {
@@ -461,6 +502,7 @@ export function createEngine(options: EngineOptions): Engine {
     },
     async drain() {
       draining = true;
+      drainStarted.resolve(false);
       if (inFlight > 0) {
         idle ??= Promise.withResolvers<void>();
         await idle.promise;

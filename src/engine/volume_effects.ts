@@ -1,11 +1,13 @@
 // Volume effects: volume intents carried out by a VolumeBackend, and the volume reconcile rules.
+import type { Intent } from "../../machines/intents.ts";
 import type { VolumeSnapshot } from "../../machines/volume_machine.ts";
 import {
+  BackendLostError,
   BackendOptionsError,
   type VolumeBackend,
   type VolumeSurvey,
 } from "../backends/volume_backend.ts";
-import type { Effects, EventFields } from "./effects.ts";
+import { type Effects, type EventFields, OutcomeUnknownError } from "./effects.ts";
 import { InvalidRequestError } from "./errors.ts";
 import { splitActorId } from "./replay.ts";
 
@@ -25,23 +27,14 @@ export function createVolumeEffects(
       }
     },
     async run(intent) {
-      switch (intent.type) {
-        case "intent.create":
-          return await backend.create(intent.volume, intent.opts);
-        case "intent.mount":
-          return await backend.mount(intent.volume);
-        case "intent.unmount":
-          await backend.unmount(intent.volume);
-          return {};
-        case "intent.remove":
-          await backend.remove(intent.volume);
-          return {};
-        default:
-          throw new Error(`Volume effects cannot carry out ${intent.type}`);
+      try {
+        return await carryOut(intent);
+      } catch (error) {
+        if (!(error instanceof BackendLostError)) throw error;
+        throw new OutcomeUnknownError(error.message, error.whenBack);
       }
     },
     survey: () => backend.survey(),
-    // deno-lint-ignore require-await
     async reconcile(actorId, snapshot, survey) {
       const { name } = splitActorId(actorId);
       const { context } = snapshot;
@@ -55,9 +48,15 @@ export function createVolumeEffects(
           return host.present
             ? [{ type: "effect.succeeded", mountpoint: host.mountpoint }]
             : [{ type: "effect.failed", reason: "interrupted by a restart before it finished" }];
-        // The caller never had an answer: dockerd retries or gives up, so the mount is not held.
-        case "mounting":
-          return settle(false, "interrupted by a restart; the caller was not answered");
+        // The caller never had an answer (dockerd retries or gives up) or heard that it failed:
+        // nobody holds the mount, so whatever the backend did of it is undone.
+        case "mounting": {
+          const undone = await backend.unmount(name).then(
+            () => "",
+            (error) => `; undoing it failed: ${(error as Error).message}`,
+          );
+          return settle(false, `interrupted before the caller was answered${undone}`);
+        }
         // Likewise: the holder stays until dockerd's retried Unmount arrives.
         case "unmounting":
           return settle(false, "interrupted by a restart; the mount is still held");
@@ -76,4 +75,21 @@ export function createVolumeEffects(
       }
     },
   };
+
+  async function carryOut(intent: Intent): Promise<Record<string, unknown>> {
+    switch (intent.type) {
+      case "intent.create":
+        return await backend.create(intent.volume, intent.opts);
+      case "intent.mount":
+        return await backend.mount(intent.volume);
+      case "intent.unmount":
+        await backend.unmount(intent.volume);
+        return {};
+      case "intent.remove":
+        await backend.remove(intent.volume);
+        return {};
+      default:
+        throw new Error(`Volume effects cannot carry out ${intent.type}`);
+    }
+  }
 }

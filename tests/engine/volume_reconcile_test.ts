@@ -52,12 +52,13 @@ Deno.test("reconcile settles a create cut short by a crash from what the host sh
   });
 });
 
-Deno.test("reconcile settles an unanswered mount as not held", async () => {
+Deno.test("reconcile settles an unanswered mount as not held, and undoes it", async () => {
   const { added, snapshot, calls } = await reconcileAfter(log(create, ok, mount("a")), "present");
   assert.equal(added[0]?.type, "effect.failed");
   assert.equal(snapshot?.value, "unmounted");
   assert.deepEqual((snapshot?.context as VolumeContext).mounts.toJS(), {});
-  assert.deepEqual(calls, [], "no effect is repeated");
+  // The mount is never repeated; what the backend may have done of it is undone.
+  assert.deepEqual(calls, [{ op: "unmount", name: "db" }]);
 });
 
 Deno.test("reconcile keeps the holder of an unanswered last unmount", async () => {
