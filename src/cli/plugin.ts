@@ -1,8 +1,9 @@
 // `berth plugin`: Berth launched by a HashiCorp go-plugin host. The handshake decides (cookie,
-// app version), the gRPC services listen on a unix socket, and only then the one handshake line
-// goes to stdout; nothing else ever does. Stops on the host's GRPCController/Shutdown or a signal.
+// app version, AutoMTLS), the gRPC services listen on a unix socket, and only then the one
+// handshake line goes to stdout; nothing else ever does. Stops on Shutdown or a signal.
 import { join } from "node:path";
 import { startBerth } from "../start_berth.ts";
+import { setUpAutoMtls } from "../transport/goplugin/auto_mtls.ts";
 import { handshakeLine, negotiate } from "../transport/goplugin/handshake.ts";
 import { serveGoPlugin } from "../transport/goplugin/server.ts";
 import { addIpamDriver } from "../transport/goplugin/ipam_driver.ts";
@@ -19,6 +20,11 @@ BERTH_PLUGIN=berth-driver-engine and PLUGIN_PROTOCOL_VERSIONS; Berth speaks app 
 version 1. It listens on a unix socket in PLUGIN_UNIX_SOCKET_DIR (else TMPDIR, else /tmp), then
 prints the handshake line "1|1|unix|<socket>|grpc|" on stdout, and nothing else ever.
 
+AutoMTLS (the host sets PLUGIN_CLIENT_CERT to its certificate, PEM): Berth makes a one-time
+self-signed certificate for "localhost" (ECDSA P-256), serves TLS that only that client
+certificate passes, and prints its own certificate's DER, base64 without padding, as the line's
+sixth field. A PLUGIN_CLIENT_CERT that does not parse: one line on stderr, exit 1.
+
 gRPC services: grpc.health.v1.Health (SERVING for "plugin"), plugin.GRPCController (Shutdown:
 calls in flight finish, the log is synced, the sockets removed, exit 0), plugin.GRPCStdio and
 plugin.GRPCBroker (held open; Berth sends nothing on them), and Berth's own berth.v1.VolumeDriver,
@@ -32,8 +38,7 @@ options, and --socket PATH to serve the Docker plugin socket too, from the same 
 
 Diagnostics go to stderr as JSON lines in go-plugin's hclog shape, so the host logs them at their
 level. SIGINT is ignored (a Ctrl-C in the host's terminal reaches its plugins too); SIGTERM stops
-Berth cleanly. Without the cookie, one sentence on stderr, exit 1. Not supported yet: AutoMTLS
-(PLUGIN_CLIENT_CERT set: refused with exit 1).
+Berth cleanly. Without the cookie, one sentence on stderr, exit 1.
 
 Options:
   -h, --help         show this help
@@ -47,9 +52,10 @@ async function plugin(args: string[]): Promise<number> {
     throw new CommandError(launch.message);
   }
   diagnoseAsHclog();
-  if (Deno.env.get("PLUGIN_CLIENT_CERT")) {
-    throw new CommandError("the go-plugin host asks for AutoMTLS, which Berth does not do yet");
-  }
+  // Before anything starts: a certificate that does not parse stops Berth with nothing printed.
+  const clientCert = Deno.env.get("PLUGIN_CLIENT_CERT");
+  const mtls = clientCert ? await setUpAutoMtls(clientCert) : null;
+  if (mtls && !mtls.ok) throw new CommandError(mtls.message);
   const config = parseServe(args);
   const dockerSocket = args.includes("--socket") || Deno.env.get("BERTH_SOCKET") !== undefined;
   const adminAsked = args.includes("--admin") || Deno.env.get("BERTH_ADMIN") !== undefined;
@@ -83,7 +89,7 @@ async function plugin(args: string[]): Promise<number> {
         addVolumeDriver(grpcServer, berth.volumes, report);
         addIpamDriver(grpcServer, berth.ipam, report);
         addNetworkDriver(grpcServer, berth.networks, report);
-      });
+      }, mtls?.ok ? { tls: mtls.tls } : {});
     } catch (error) {
       await berth.stop();
       throw error;
@@ -95,11 +101,12 @@ async function plugin(args: string[]): Promise<number> {
       network: "unix",
       address: server.path,
       protocol: "grpc",
-      cert: "",
+      cert: mtls?.ok ? mtls.certField : "",
     }));
     diagnose(
       "INFO",
-      `serving go-plugin on ${server.path}` + (dockerSocket ? ` and ${config.socket}` : "") +
+      `serving go-plugin on ${server.path}` + (mtls ? " with AutoMTLS" : "") +
+        (dockerSocket ? ` and ${config.socket}` : "") +
         ` (state ${config.stateDir}, ${berth.store.lastSeq} events)`,
     );
     const why = await stop.promise;

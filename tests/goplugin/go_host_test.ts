@@ -163,35 +163,33 @@ Deno.test({
         // and only the plugin's stderr (logged by the host) says which versions.
         assert.match(`${report.error}\n${report.stderr}`, /version/i, context);
       });
+      let volumesHost = "";
       await t.step("volumes through berth.v1.VolumeDriver survive a SIGKILL of Berth", async () => {
         await generateBerthV1(dir.path);
-        const report = await runHost(await buildHost(dir.path, "volumes_host"), dir.path, []);
-        const context = JSON.stringify(report, null, 2);
-        const steps = report.steps as { call: string; code: string; message?: string }[];
-        assert.ok(Array.isArray(steps), context);
-        assert.deepEqual(steps.map((step) => `${step.call}: ${step.code}`), [
-          "Create db: OK",
-          "Mount db c1: OK",
-          "Remove db while mounted: FailedPrecondition",
-          "Get nope: NotFound",
-          "Create -bad: InvalidArgument",
-          "Unmount db c1: OK",
-          "Remove db: OK",
-          "Create keep: OK",
-          "Mount keep c2: OK",
-          "List after relaunch: OK",
-        ], context);
-        assert.match(steps[2]?.message ?? "", /^Cannot remove volume "db"/, context);
-        assert.deepEqual(
-          (steps[9] as { reply?: { volumes?: unknown[] } }).reply?.volumes?.map((volume) => {
-            const { name, state, mounts } = volume as Record<string, unknown>;
-            return { name, state, mounts };
-          }),
-          [{ name: "keep", state: "mounted", mounts: 1 }],
-          context,
-        );
-        assert.equal(report.exitCode, 0, context);
-        assert.ok(typeof report.killMs === "number" && report.killMs < 2000, context);
+        volumesHost = await buildHost(dir.path, "volumes_host");
+        assertVolumeSteps(await runHost(volumesHost, dir.path, []));
+      });
+
+      // go-plugin's AutoMTLS: the host sends its certificate in PLUGIN_CLIENT_CERT and trusts only
+      // the one Berth prints in the handshake line; every call below went over that TLS.
+      await t.step(
+        "AutoMTLS: handshake, Ping, health SERVING, cleartext refused, Kill",
+        async () => {
+          const report = await runHost(bin, dir.path, ["-mode", "ping", "-automtls"]);
+          const context = JSON.stringify(report, null, 2);
+          assert.match(String(report.hostLog), /configuring client automatic mTLS/, context);
+          assert.equal(report.handshake, "ok", context);
+          assert.equal(report.ping, "ok", context);
+          assert.equal(report.health, "SERVING", context);
+          assert.equal(report.cleartextRefused, true, context);
+          assert.match(String(report.stderr), /with AutoMTLS/, context);
+          assertGracefulKill(report, dir.path);
+        },
+      );
+
+      await t.step("AutoMTLS: the volumes run, SIGKILL and relaunch included", async () => {
+        assert.ok(volumesHost, "built by the volumes step");
+        assertVolumeSteps(await runHost(volumesHost, dir.path, ["-automtls"]));
       });
     } finally {
       // A host killed by the timeout leaves its plugin running: both are marked by the temp dir.
@@ -203,3 +201,33 @@ Deno.test({
     }
   },
 });
+
+/** What volumes_host reports of its run: each call's gRPC code, and the mount after relaunch. */
+function assertVolumeSteps(report: HostReport): void {
+  const context = JSON.stringify(report, null, 2);
+  const steps = report.steps as { call: string; code: string; message?: string }[];
+  assert.ok(Array.isArray(steps), context);
+  assert.deepEqual(steps.map((step) => `${step.call}: ${step.code}`), [
+    "Create db: OK",
+    "Mount db c1: OK",
+    "Remove db while mounted: FailedPrecondition",
+    "Get nope: NotFound",
+    "Create -bad: InvalidArgument",
+    "Unmount db c1: OK",
+    "Remove db: OK",
+    "Create keep: OK",
+    "Mount keep c2: OK",
+    "List after relaunch: OK",
+  ], context);
+  assert.match(steps[2]?.message ?? "", /^Cannot remove volume "db"/, context);
+  assert.deepEqual(
+    (steps[9] as { reply?: { volumes?: unknown[] } }).reply?.volumes?.map((volume) => {
+      const { name, state, mounts } = volume as Record<string, unknown>;
+      return { name, state, mounts };
+    }),
+    [{ name: "keep", state: "mounted", mounts: 1 }],
+    context,
+  );
+  assert.equal(report.exitCode, 0, context);
+  assert.ok(typeof report.killMs === "number" && report.killMs < 2000, context);
+}

@@ -53,9 +53,28 @@ export type Handshake = {
   network: "unix" | "tcp";
   address: string;
   protocol: "grpc" | "netrpc";
-  /** The server's DER certificate, base64 without padding (AutoMTLS), or "". */
+  /** The server's DER certificate, base64 without padding (AutoMTLS), or "" (none, or short). */
   cert: string;
 };
+
+/**
+ * The sixth field under AutoMTLS: the server certificate's DER in base64 without padding, Go's
+ * RawStdEncoding, since go-plugin's hosts decode it with exactly that.
+ */
+export function certField(der: Uint8Array): string {
+  let binary = "";
+  for (const byte of der) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/=+$/, "");
+}
+
+/**
+ * Go's base64.RawStdEncoding: standard alphabet, no "=" (Go refuses it, so a padded certificate
+ * fails in a Go host; we refuse it here first), and no length that leaves 6 bits over.
+ */
+const RAW_STD_BASE64_REGEXP = /^[A-Za-z0-9+/]*$/;
+
+/** go-plugin hosts take field 6 as a certificate only when longer than this (client.go). */
+const CERT_FIELD_MIN = 51;
 
 /** The handshake line a plugin prints on stdout (with its newline), once it listens. */
 export function handshakeLine(handshake: Omit<Handshake, "core">): string {
@@ -80,5 +99,12 @@ export function parseHandshake(line: string, offered: readonly number[]): Handsh
   if (network !== "unix" && network !== "tcp") return refuse("network is neither unix nor tcp");
   if (address === "") return refuse("no address");
   if (protocol !== "grpc") return refuse("protocol is not grpc");
-  return { core: CORE_VERSION, app: Number(app), network, address, protocol, cert };
+  const parsed = { core: CORE_VERSION, app: Number(app), network, address, protocol } as const;
+  // Like go-plugin's hosts, a short sixth field is not a certificate ("extra" data that some
+  // older plugins print) and is passed over; a long one must decode.
+  if (cert.length < CERT_FIELD_MIN) return { ...parsed, cert: "" };
+  if (!RAW_STD_BASE64_REGEXP.test(cert) || cert.length % 4 === 1) {
+    return refuse("server certificate is not base64 without padding");
+  }
+  return { ...parsed, cert };
 }

@@ -4,6 +4,7 @@
 // grpc.health.v1.Health answers SERVING for "plugin"; plugin.GRPCController/Shutdown asks Berth
 // to stop; plugin.GRPCStdio and plugin.GRPCBroker hold their streams open and send nothing
 // (Berth writes nothing to stdout after the handshake, and offers no brokered services).
+// Cleartext HTTP/2 unless given AutoMTLS material (auto_mtls.ts): then TLS, client cert required.
 import { Buffer } from "node:buffer";
 import * as grpc from "@grpc/grpc-js";
 import { decodeHealthRequest, encodeHealthResponse, ServingStatus } from "./_messages.ts";
@@ -15,6 +16,14 @@ export type GoPluginServer = {
   shutdownRequested: Promise<void>;
   /** Ends the held streams, lets unary calls finish, stops serving, removes the socket. */
   close(): Promise<void>;
+};
+
+/** TLS for go-plugin's AutoMTLS: only a client holding `clientCertPem` gets in. */
+export type ServerTls = {
+  /** The host's certificate, PEM: the one CA a client certificate must chain to. */
+  clientCertPem: string;
+  certPem: string;
+  keyPem: string;
 };
 
 /** A method whose messages pass as raw bytes; the handlers encode and decode them. */
@@ -47,11 +56,13 @@ const EMPTY = new Uint8Array(0);
 
 /**
  * Listens on `path` (a stale file there is replaced) and serves until close(); `addServices`
- * adds Berth's own services (berth.v1.VolumeDriver) to the same server.
+ * adds Berth's own services (berth.v1.VolumeDriver) to the same server. With `tls`, serves TLS
+ * and refuses a connection without the host's client certificate.
  */
 export async function serveGoPlugin(
   path: string,
   addServices: (server: grpc.Server) => void = () => {},
+  options: { tls?: ServerTls } = {},
 ): Promise<GoPluginServer> {
   const server = new grpc.Server();
   addServices(server);
@@ -100,13 +111,17 @@ export async function serveGoPlugin(
     },
   });
 
+  const { tls } = options;
+  const credentials = tls
+    ? grpc.ServerCredentials.createSsl(
+      Buffer.from(tls.clientCertPem),
+      [{ cert_chain: Buffer.from(tls.certPem), private_key: Buffer.from(tls.keyPem) }],
+      true,
+    )
+    : grpc.ServerCredentials.createInsecure();
   await Deno.remove(path).catch(() => {});
   await new Promise<void>((resolve, reject) =>
-    server.bindAsync(
-      `unix://${path}`,
-      grpc.ServerCredentials.createInsecure(),
-      (error) => error ? reject(error) : resolve(),
-    )
+    server.bindAsync(`unix://${path}`, credentials, (error) => error ? reject(error) : resolve())
   );
   await Deno.chmod(path, 0o600);
   return {

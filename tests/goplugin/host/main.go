@@ -2,7 +2,7 @@
 // the command after "--" as a plugin and prints one JSON line about what happened. Test-only:
 // tests/goplugin/go_host_test.ts builds and runs it.
 //
-//	host -mode ping|nocookie|versions [-versions 1,2] -- deno run --allow-all main.ts plugin ...
+//	host -mode ping|nocookie|versions [-versions 1,2] [-automtls] [-sigint] -- deno run ... plugin ...
 package main
 
 import (
@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -150,7 +151,28 @@ func ping(argv []string, sets map[int]plugin.PluginSet) report {
 		return out
 	}
 	out["health"] = health.Status.String()
+	if autoMTLS {
+		out["cleartextRefused"] = cleartextRefused(out["socket"].(string))
+	}
 	return out
+}
+
+// cleartextRefused dials the plugin's socket as a host without AutoMTLS would (HTTP/2 cleartext)
+// and reports whether the health check failed, as it must when the plugin serves TLS only.
+func cleartextRefused(socket string) bool {
+	conn, err := grpc.Dial("unused", grpc.WithInsecure(), // go-plugin's own target and dialer
+		grpc.WithDialer(func(_ string, timeout time.Duration) (net.Conn, error) {
+			return net.DialTimeout("unix", socket, timeout)
+		}))
+	if err != nil {
+		return true
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err = grpc_health_v1.NewHealthClient(conn).Check(ctx,
+		&grpc_health_v1.HealthCheckRequest{Service: plugin.GRPCServiceName})
+	return err != nil
 }
 
 // noCookie runs the command as a user would, without the cookie, and reports what it printed.

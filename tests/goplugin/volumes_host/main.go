@@ -2,7 +2,7 @@
 // mounted, refused, removed, then Berth SIGKILLed and relaunched on the same state dir. Prints one
 // JSON line. Test-only; "berth/v1" is generated from proto/ by tests/goplugin/go_host_test.ts.
 //
-//	volumes_host -- deno run --allow-all main.ts plugin --state-dir DIR
+//	volumes_host [-automtls] -- deno run --allow-all main.ts plugin --state-dir DIR
 package main
 
 import (
@@ -46,6 +46,7 @@ func launch(argv []string) (*plugin.Client, *exec.Cmd, berthv1.VolumeDriverClien
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		Cmd:              cmd,
 		StartTimeout:     30 * time.Second,
+		AutoMTLS:         autoMTLS,
 		Logger:           hclog.New(&hclog.LoggerOptions{Name: "host", Level: hclog.Debug, Output: os.Stderr}),
 	})
 	rpc, err := client.Client()
@@ -61,7 +62,10 @@ func launch(argv []string) (*plugin.Client, *exec.Cmd, berthv1.VolumeDriverClien
 	return client, cmd, raw.(berthv1.VolumeDriverClient), nil
 }
 
+var autoMTLS bool
+
 func main() {
+	flag.BoolVar(&autoMTLS, "automtls", false, "ask for go-plugin's AutoMTLS")
 	flag.Parse()
 	out := map[string]interface{}{}
 	defer func() {
