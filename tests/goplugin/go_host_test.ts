@@ -2,70 +2,14 @@
 // mode into the Go hosts in ./host/ and ./volumes_host/, which print one JSON line per run.
 // BERTH_MAIN points the test at another checkout's main.ts and proto/ (default: this one's).
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { processesMarkedBy } from "../e2e/_dockerd.ts";
-import { onPath, skipUnless } from "../helpers/skip.ts";
+import { skipUnless } from "../helpers/skip.ts";
 import { tempDir } from "../helpers/temp_dir.ts";
+import { buildGo, generateBerthV1, goMissing, MAIN_TS } from "./_go.ts";
 
-const GOPATH = "/usr/share/gocode";
-const DEBIAN_PACKAGES = "golang-go golang-github-hashicorp-go-plugin-dev golang-google-grpc-dev " +
-  "golang-github-golang-protobuf-1-5-dev golang-google-genproto-dev protobuf-compiler " +
-  "protoc-gen-go protoc-gen-go-grpc";
-const NEEDED_SOURCES = [
-  "src/github.com/hashicorp/go-plugin/client.go",
-  "src/google.golang.org/grpc/health/grpc_health_v1/health.pb.go",
-];
-const MAIN_TS = Deno.env.get("BERTH_MAIN") ??
-  fileURLToPath(new URL("../../main.ts", import.meta.url));
-const PROTO_DIR = join(MAIN_TS, "..", "proto");
 const TEST_NAME = "go-plugin 1.0.1 host launches berth plugin";
 
 type HostReport = Record<string, unknown>;
-
-function goMissing(): string | null {
-  for (const tool of ["go", "protoc", "protoc-gen-go", "protoc-gen-go-grpc"]) {
-    if (!onPath(tool)) return `${tool} not on PATH (apt-get install ${DEBIAN_PACKAGES})`;
-  }
-  for (const file of NEEDED_SOURCES) {
-    try {
-      Deno.statSync(join(GOPATH, file));
-    } catch {
-      return `${join(GOPATH, file)} missing (apt-get install ${DEBIAN_PACKAGES})`;
-    }
-  }
-  return null;
-}
-
-async function run(command: string, args: string[], options: Deno.CommandOptions = {}) {
-  const child = new Deno.Command(command, { args, stdout: "piped", stderr: "piped", ...options });
-  const out = await child.output();
-  const stderr = new TextDecoder().decode(out.stderr);
-  assert.equal(out.code, 0, `${command} ${args.join(" ")} failed: ${stderr}`);
-}
-
-/** Go code for berth.v1 from this checkout's proto/, in dir/gopath/src/berth/v1 ("berth/v1"). */
-async function generateBerthV1(dir: string): Promise<void> {
-  const src = join(dir, "gopath", "src");
-  await Deno.mkdir(src, { recursive: true });
-  const proto = ["-I", PROTO_DIR, "berth/v1/volume.proto"];
-  await run("protoc", [`--go_out=${src}`, `--go-grpc_out=${src}`, ...proto]);
-}
-
-/** Builds ./<name>/ into dir/<name>, in GOPATH mode over dir/gopath and Debian's sources. */
-async function buildHost(dir: string, name: string): Promise<string> {
-  const bin = join(dir, name);
-  await run("go", ["build", "-o", bin, "."], {
-    cwd: fileURLToPath(new URL(`./${name}`, import.meta.url)), // GOPATH mode: no absolute package
-    env: {
-      GO111MODULE: "off",
-      GOPATH: `${join(dir, "gopath")}:${GOPATH}`,
-      GOCACHE: join(dir, "gocache"),
-      GOFLAGS: "",
-    },
-  });
-  return bin;
-}
 
 /** Runs the host against `main.ts plugin`; its socket and state stay inside `dir` (TMPDIR). */
 async function runHost(bin: string, dir: string, hostArgs: string[]): Promise<HostReport> {
@@ -111,7 +55,7 @@ Deno.test({
   async fn(t) {
     await using dir = await tempDir("berth-gohost-");
     try {
-      const bin = await buildHost(dir.path, "host");
+      const bin = await buildGo(dir.path, "host");
 
       await t.step("handshake, Ping, health SERVING, and Kill ends it with exit 0", async () => {
         const report = await runHost(bin, dir.path, ["-mode", "ping"]);
@@ -166,7 +110,7 @@ Deno.test({
       let volumesHost = "";
       await t.step("volumes through berth.v1.VolumeDriver survive a SIGKILL of Berth", async () => {
         await generateBerthV1(dir.path);
-        volumesHost = await buildHost(dir.path, "volumes_host");
+        volumesHost = await buildGo(dir.path, "volumes_host");
         assertVolumeSteps(await runHost(volumesHost, dir.path, []));
       });
 
