@@ -37,6 +37,7 @@ import { type AdminServer, serveAdmin } from "./transport/admin/server.ts";
 import { ipamRoutes } from "./transport/docker/ipam.ts";
 import { networkRoutes } from "./transport/docker/network.ts";
 import type { HttpLimits } from "./transport/_http1.ts";
+import type { AnsweredCall } from "./transport/docker/routes.ts";
 import { servePlugin } from "./transport/docker/server.ts";
 import { volumeRoutes } from "./transport/docker/volume.ts";
 
@@ -88,6 +89,8 @@ export type StartOptions = {
   report: (message: string) => void;
   /** Told once the admin endpoint listens, before the log is read (its real address). */
   onAdmin?: (admin: AdminServer) => void;
+  /** Hears every answered call on the Docker plugin socket (the call log). */
+  onCall?: (call: AnsweredCall) => void;
 };
 
 /**
@@ -208,7 +211,10 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
         ...ipamRoutes(ipam),
       },
       report: options.report,
-      onCall: metrics.call,
+      onCall: (call) => {
+        metrics.call(call.method, call.status, call.seconds);
+        options.onCall?.(call);
+      },
       ...(options.pluginLimits ? { limits: options.pluginLimits } : {}),
     });
     if (server) metrics.pluginConnections = server.connections;

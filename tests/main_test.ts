@@ -67,7 +67,11 @@ Deno.test("main --help tells the truth about commands, flags and environment", a
 
 Deno.test("main refuses unknown commands and flags with exit 2", async () => {
   const cases: [string[], RegExp][] = [
-    [["frobnicate"], /unknown command "frobnicate"/],
+    [
+      ["frobnicate"],
+      /^\[ERROR\] berth: there is no command "frobnicate"; "berth help" lists them\n$/,
+    ],
+    [["help", "frobnicate"], /^\[ERROR\] berth: there is no command "frobnicate"/],
     [["serve", "--nope"], /Unknown option '--nope'/],
     [["serve", "extra"], /unexpected argument "extra"/],
     [["--name", "../x"], /plugin name "\.\.\/x" must match/],

@@ -30,26 +30,85 @@ export function out(text: string) {
   writeAll(Deno.stdout, ENCODER.encode(text));
 }
 
-let hclog = false;
+/** How much is said on stderr: each level includes those before it. */
+export const LOG_LEVELS = ["error", "warn", "info", "debug"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export type LogFormat = "text" | "json";
+type Level = "ERROR" | "WARN" | "INFO" | "DEBUG";
+
+let shown = LOG_LEVELS.indexOf("info");
+let format: LogFormat = "text";
+
+/** From now on, only lines at `level` or more severe, as `format`. */
+export function setLogging(options: { level?: LogLevel; format?: LogFormat }) {
+  if (options.level) shown = LOG_LEVELS.indexOf(options.level);
+  if (options.format) format = options.format;
+}
+
+/** Whether a line at `level` would be written now. */
+export function logs(level: Level): boolean {
+  return LOG_LEVELS.indexOf(level.toLowerCase() as LogLevel) <= shown;
+}
 
 /**
  * From now on, diagnostics are JSON lines in go-plugin's hclog shape (`@level`, `@message`,
  * `@timestamp`), which a go-plugin host logs at the right level (`berth plugin` under a host).
  */
 export function diagnoseAsHclog() {
-  hclog = true;
+  format = "json";
 }
 
-/** One diagnostic line on stderr: `[LEVEL] berth: message`, or an hclog JSON line. */
-export function diagnose(level: "INFO" | "WARN" | "ERROR", message: string) {
-  const line = hclog
+/** The line for `message`: `[LEVEL] berth: message`, or an hclog JSON line with `fields`. */
+function lineOf(level: Level, message: string, fields?: Record<string, unknown>): string {
+  return format === "json"
     ? JSON.stringify({
       "@level": level.toLowerCase(),
       "@message": message,
       "@timestamp": hclogTime(new Date()),
+      ...fields,
     })
     : `[${level}] berth: ${message}`;
-  writeAll(Deno.stderr, ENCODER.encode(`${line}\n`));
+}
+
+/** One diagnostic line on stderr, written at once (lines waiting in `calls` go first). */
+export function diagnose(level: Level, message: string, fields?: Record<string, unknown>) {
+  if (!logs(level)) return;
+  const line = `${lineOf(level, message, fields)}\n`;
+  writeAll(Deno.stderr, ENCODER.encode(pending.length > 0 ? takePending() + line : line));
+}
+
+// Lines of answered calls wait here and are written together a moment later: a busy plugin
+// socket must not pay one blocking write per call. At most MAX_PENDING wait; past that they
+// are counted and the count said instead.
+const MAX_PENDING = 4096;
+let pending: string[] = [];
+let dropped = 0;
+let flushing: ReturnType<typeof setTimeout> | undefined;
+
+function takePending(): string {
+  const text = pending.join("") +
+    (dropped > 0 ? `${lineOf("WARN", `${dropped} log lines dropped: stderr is slow`)}\n` : "");
+  pending = [];
+  dropped = 0;
+  clearTimeout(flushing);
+  flushing = undefined;
+  return text;
+}
+
+/** Writes the lines still waiting; callers stop with it (and diagnose() does it first). */
+export function flushDiagnostics() {
+  if (pending.length > 0 || dropped > 0) writeAll(Deno.stderr, ENCODER.encode(takePending()));
+}
+
+/** A diagnostic about one answered call, written with others a moment later. */
+export function diagnoseCall(level: Level, message: string, fields: Record<string, unknown>) {
+  if (!logs(level)) return;
+  if (pending.length >= MAX_PENDING) {
+    dropped++;
+    return;
+  }
+  pending.push(`${lineOf(level, message, fields)}\n`);
+  flushing ??= setTimeout(flushDiagnostics, 10);
 }
 
 /** Go's `2006-01-02T15:04:05.000000Z07:00`: hosts take the line as plain text unless exactly so. */

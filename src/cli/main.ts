@@ -1,6 +1,13 @@
 // The command table of `berth`: which subcommand runs, and the help that lists them all.
 // Each command lives in its own file; this one only picks and maps errors to exit codes.
-import { type Command, CommandError, diagnose, out, UsageError } from "./_command.ts";
+import {
+  type Command,
+  CommandError,
+  diagnose,
+  flushDiagnostics,
+  out,
+  UsageError,
+} from "./_command.ts";
 import { compactCommand } from "./compact.ts";
 import { graphCommand } from "./graph.ts";
 import { historyCommand } from "./history.ts";
@@ -45,8 +52,16 @@ Run "berth <command> --help" for the options of a command.
 `;
 }
 
-/** Runs `berth` with `args`; resolves with the exit code. */
+/** Runs `berth` with `args`; resolves with the exit code once every diagnostic is written. */
 export async function main(args: string[]): Promise<number> {
+  try {
+    return await run(args);
+  } finally {
+    flushDiagnostics();
+  }
+}
+
+async function run(args: string[]): Promise<number> {
   const [first, ...rest] = args;
   if (first === "help" || first === "--help" || first === "-h") {
     const topic = first === "help" ? rest[0] : undefined;
@@ -56,7 +71,7 @@ export async function main(args: string[]): Promise<number> {
     }
     const command = BY_NAME.get(topic);
     if (!command) {
-      diagnose("ERROR", `unknown command "${topic}"; run "berth help"`);
+      diagnose("ERROR", `there is no command "${topic}"; "berth help" lists them`);
       return 2;
     }
     out(command.help);
@@ -65,7 +80,7 @@ export async function main(args: string[]): Promise<number> {
   // No command, or flags first: serve, as Berth always did.
   const command = first === undefined || first.startsWith("-") ? serveCommand : BY_NAME.get(first);
   if (!command) {
-    diagnose("ERROR", `unknown command "${first}"; run "berth --help"`);
+    diagnose("ERROR", `there is no command "${first}"; "berth help" lists them`);
     return 2;
   }
   const commandArgs = command === serveCommand && first !== "serve" ? args : rest;

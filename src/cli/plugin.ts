@@ -9,8 +9,16 @@ import { serveGoPlugin } from "../transport/goplugin/server.ts";
 import { addIpamDriver } from "../transport/goplugin/ipam_driver.ts";
 import { addNetworkDriver } from "../transport/goplugin/network_driver.ts";
 import { addVolumeDriver } from "../transport/goplugin/volume_driver.ts";
-import { type Command, CommandError, diagnose, diagnoseAsHclog, out } from "./_command.ts";
-import { parseServe } from "./serve.ts";
+import {
+  type Command,
+  CommandError,
+  diagnose,
+  diagnoseAsHclog,
+  out,
+  setLogging,
+} from "./_command.ts";
+import { missingPrivileges } from "./_privileges.ts";
+import { logCall, parseServe } from "./serve.ts";
 
 const HELP = `Usage: berth plugin [serve options]
 
@@ -57,6 +65,9 @@ async function plugin(args: string[]): Promise<number> {
   const mtls = clientCert ? await setUpAutoMtls(clientCert) : null;
   if (mtls && !mtls.ok) throw new CommandError(mtls.message);
   const config = parseServe(args);
+  setLogging({ level: config.logLevel }); // the format stays go-plugin's
+  const missing = missingPrivileges();
+  if (missing) throw new CommandError(missing);
   const dockerSocket = args.includes("--socket") || Deno.env.get("BERTH_SOCKET") !== undefined;
   const adminAsked = args.includes("--admin") || Deno.env.get("BERTH_ADMIN") !== undefined;
   const stop = Promise.withResolvers<string>();
@@ -81,6 +92,7 @@ async function plugin(args: string[]): Promise<number> {
       logTimeoutMs: config.logTimeoutMs,
       warn: (message) => diagnose("WARN", message),
       report: (message) => diagnose("ERROR", message),
+      onCall: logCall,
     });
     let server;
     try {

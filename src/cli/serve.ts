@@ -19,12 +19,22 @@ import {
   describeAdminAddress,
   parseAdminAddress,
 } from "../transport/admin/address.ts";
+import { dirname, resolve } from "node:path";
+import { missingPrivileges, NEEDS_ROOT } from "./_privileges.ts";
+import { callLevel, callLine } from "../transport/docker/call_log.ts";
+import type { AnsweredCall } from "../transport/docker/routes.ts";
 import {
   type Command,
   CommandError,
   DEFAULT_STATE_DIR,
   diagnose,
+  diagnoseCall,
+  LOG_LEVELS,
+  type LogFormat,
+  type LogLevel,
+  logs,
   parseFlags,
+  setLogging,
   UsageError,
   wholeSetting,
 } from "./_command.ts";
@@ -90,6 +100,13 @@ Options:
                      changes are refused at once until the disk takes the log again. Calls that
                      change nothing (Activate, Capabilities, Get, Path, List) keep answering;
                      List then shows the volumes as they are on disk.
+  --log-level LEVEL  error, warn, info (default) or debug               [env BERTH_LOG_LEVEL]
+                     At info, one line per plugin call that changes state or is refused: the
+                     method, the volume's name or the network's short id, ok / refused / failed
+                     with dockerd's words, and the time taken. At debug, reads too.
+  --log-format F     text (default: "[INFO] berth: …") or json: one JSON  [env BERTH_LOG_FORMAT]
+                     object a line with @level, @message, @timestamp, and for calls method,
+                     entity, outcome, ms and error
   --config FILE      go-plugin volume backends, JSON:                      [env BERTH_CONFIG]
                      {"backends": {"NAME": {"command": ["/path/bin", "arg"], "env": {}}}}
                      Each is launched, health-checked and restarted if it dies; a volume made
@@ -116,6 +133,8 @@ export type ServeConfig = {
   /** Go-plugin volume backends from --config, by name. */
   backends: Map<string, BackendSpec>;
   logTimeoutMs: number;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
 };
 
 function setting(flag: string | undefined, env: string, fallback: string): string {
@@ -148,6 +167,8 @@ export function parseServe(args: string[]): ServeConfig {
     "idle-timeout": { type: "string" },
     config: { type: "string" },
     "log-timeout": { type: "string" },
+    "log-level": { type: "string" },
+    "log-format": { type: "string" },
   });
   const name = setting(values.name, "BERTH_NAME", "berth");
   if (!PLUGIN_NAME_REGEXP.test(name)) {
@@ -213,6 +234,14 @@ export function parseServe(args: string[]): ServeConfig {
     "--log-timeout",
     1,
   );
+  const logLevel = setting(values["log-level"], "BERTH_LOG_LEVEL", "info");
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new UsageError(`log level "${logLevel}" must be one of ${LOG_LEVELS.join(", ")}`);
+  }
+  const logFormat = setting(values["log-format"], "BERTH_LOG_FORMAT", "text");
+  if (logFormat !== "text" && logFormat !== "json") {
+    throw new UsageError(`log format "${logFormat}" must be text or json`);
+  }
   const configFile = values.config ?? Deno.env.get("BERTH_CONFIG");
   let backends = new Map<string, BackendSpec>();
   try {
@@ -228,6 +257,8 @@ export function parseServe(args: string[]): ServeConfig {
     pluginLimits,
     backends,
     logTimeoutMs,
+    logLevel: logLevel as LogLevel,
+    logFormat,
     stateDir,
     admin,
     poolRange,
@@ -237,6 +268,8 @@ export function parseServe(args: string[]): ServeConfig {
 }
 
 async function serve(config: ServeConfig): Promise<number> {
+  const missing = missingPrivileges();
+  if (missing) throw new CommandError(missing);
   // Listen for stop signals before anything else: a SIGTERM that arrives while the log replays
   // must still end in a clean stop, not in Deno's default exit with the lock and socket half set.
   const stop = Promise.withResolvers<string>();
@@ -246,7 +279,10 @@ async function serve(config: ServeConfig): Promise<number> {
     Deno.addSignalListener(signal, handler);
     return [signal, handler] as const;
   });
+  setLogging({ level: config.logLevel, format: config.logFormat });
   diagnose("INFO", `starting: replaying the log in ${config.stateDir}`);
+  const made = firstMissing(config.stateDir);
+  let started = false;
   try {
     const berth = await startBerth({
       socket: config.socket,
@@ -262,7 +298,9 @@ async function serve(config: ServeConfig): Promise<number> {
       warn: (message) => diagnose("WARN", message),
       report: (message) => diagnose("ERROR", message),
       onAdmin: (admin) => diagnose("INFO", `admin on ${describeAdminAddress(admin.address)}`),
+      onCall: logCall,
     });
+    started = true;
     diagnose(
       "INFO",
       `serving ${config.socket} (state ${config.stateDir}, ${berth.store.lastSeq} events: ` +
@@ -288,10 +326,37 @@ async function serve(config: ServeConfig): Promise<number> {
       );
     }
     if (known) throw new CommandError(error.message);
+    if (error instanceof Deno.errors.PermissionDenied) {
+      throw new CommandError(`${error.message}; ${NEEDS_ROOT}`);
+    }
     throw error;
   } finally {
     for (const [name, handler] of handlers) Deno.removeSignalListener(name, handler);
+    // A refused start leaves no state directory behind that it made itself.
+    if (!started && made !== null) await Deno.remove(made, { recursive: true }).catch(() => {});
   }
+}
+
+/** The topmost directory of `path` that does not exist yet (made by this start), or null. */
+export function firstMissing(path: string): string | null {
+  let missing: string | null = null;
+  for (let dir = resolve(path); dir !== dirname(dir); dir = dirname(dir)) {
+    try {
+      Deno.lstatSync(dir);
+      return missing;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) return missing;
+      missing = dir;
+    }
+  }
+  return missing;
+}
+
+/** The call log: one line per answered call, as loud as call_log.ts says. */
+export function logCall({ method, body, error, seconds }: AnsweredCall) {
+  if (!logs(callLevel(method, error))) return;
+  const line = callLine(method, body, error, seconds);
+  diagnoseCall(line.level, line.message, line.fields);
 }
 
 export const serveCommand: Command = {

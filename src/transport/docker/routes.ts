@@ -11,13 +11,22 @@ import { reply, replyError, replyFor } from "./respond.ts";
 export type Handler = (body: unknown) => Promise<unknown> | unknown;
 export type Routes = Record<string, Handler>;
 
+/** One answered call, for metrics and the call log. */
+export type AnsweredCall = {
+  /** `VolumeDriver.Mount`; `unknown` for paths that are not routes (no caller-made labels). */
+  method: string;
+  status: number;
+  seconds: number;
+  /** The decoded request body (`{}` when empty; undefined when it was not JSON). */
+  body: unknown;
+  /** What refused or failed the call; null when it succeeded. */
+  error: unknown;
+};
+
 export type RouteOptions = {
   report: (message: string) => void;
-  /**
-   * Hears every call once answered: the method (`VolumeDriver.Mount`; `unknown` for paths that
-   * are not routes, so a caller cannot mint metric labels), the HTTP status and the seconds taken.
-   */
-  onCall?: (method: string, status: number, seconds: number) => void;
+  /** Hears every call once answered. */
+  onCall?: (call: AnsweredCall) => void;
 };
 
 /** How many problems an invalid-request reply names before "and N more". */
@@ -46,35 +55,40 @@ export function parse<T>(schema: z.ZodType<T>, body: unknown, method: string): T
 /** The request handler for the plugin socket. */
 export function createRouter(routes: Routes, options: RouteOptions) {
   const { onCall } = options;
-  if (!onCall) return answer;
+  if (!onCall) return async (request: HttpRequest) => (await answer(request)).reply;
   return async function timed(request: HttpRequest): Promise<HttpReply> {
     const start = performance.now();
-    const response = await answer(request);
+    const { reply, body, error } = await answer(request);
     const method = Object.hasOwn(routes, request.path) ? request.path.slice(1) : "unknown";
-    onCall(method, response.status, (performance.now() - start) / 1e3);
-    return response;
+    const seconds = (performance.now() - start) / 1e3;
+    onCall({ method, status: reply.status, seconds, body, error });
+    return reply;
   };
 
-  async function answer(request: HttpRequest): Promise<HttpReply> {
+  async function answer(
+    request: HttpRequest,
+  ): Promise<{ reply: HttpReply; body: unknown; error: unknown }> {
     const { path } = request;
     const handler = Object.hasOwn(routes, path) ? routes[path] : undefined;
     const withError = wantsErrorKey(path);
     if (!handler || request.method !== "POST") {
       const shown = (text: string) => text.length > 64 ? quoted(text) : text;
-      return replyError(404, `Unknown method ${shown(request.method)} ${shown(path)}`, withError);
+      const message = `Unknown method ${shown(request.method)} ${shown(path)}`;
+      return { reply: replyError(404, message, withError), body: undefined, error: message };
     }
     let body: unknown = {};
     if (request.body.trim() !== "") {
       try {
         body = JSON.parse(request.body);
       } catch {
-        return replyError(400, `Invalid ${path.slice(1)} request: body is not JSON`, withError);
+        const message = `Invalid ${path.slice(1)} request: body is not JSON`;
+        return { reply: replyError(400, message, withError), body: undefined, error: message };
       }
     }
     try {
-      return reply(await handler(body));
+      return { reply: reply(await handler(body)), body, error: null };
     } catch (error) {
-      return replyFor(error, options.report, withError);
+      return { reply: replyFor(error, options.report, withError), body, error };
     }
   }
 }

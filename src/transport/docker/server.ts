@@ -10,7 +10,7 @@ import {
 import { type HttpLimits, serveHttp1 } from "../_http1.ts";
 import { clearStaleSocket, SocketInUseError } from "../_unix_socket.ts";
 import { replyError } from "./respond.ts";
-import { createRouter, type Routes } from "./routes.ts";
+import { type AnsweredCall, createRouter, type Routes } from "./routes.ts";
 
 export { SocketInUseError };
 
@@ -26,8 +26,8 @@ export type ServeOptions = {
   path: string;
   routes: Routes;
   report: (message: string) => void;
-  /** Hears every answered call (metrics); see RouteOptions. */
-  onCall?: (method: string, status: number, seconds: number) => void;
+  /** Hears every answered call (metrics, the call log). */
+  onCall?: (call: AnsweredCall) => void;
   /** Overrides of DEFAULT_LIMITS. */
   limits?: Partial<HttpLimits>;
 };
