@@ -62,6 +62,8 @@ export type RunningBerth = {
 export type StartOptions = {
   /** Where the Docker plugin socket listens; null: no Docker socket (`berth plugin` alone). */
   socket: string | null;
+  /** The plugin socket systemd passed (socket activation), served instead of making `socket`. */
+  inheritedSocketFd?: number;
   stateDir: string;
   /** Where the inspector, the JSON API and /metrics listen; none when absent. */
   admin?: AdminAddress;
@@ -216,6 +218,9 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
         options.onCall?.(call);
       },
       ...(options.pluginLimits ? { limits: options.pluginLimits } : {}),
+      ...(options.inheritedSocketFd === undefined
+        ? {}
+        : { inheritedFd: options.inheritedSocketFd }),
     });
     if (server) metrics.pluginConnections = server.connections;
     admin?.ready({ engine, lastSeq: store.lastSeq, logBytes: () => store.stats().bytes });

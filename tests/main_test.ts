@@ -17,6 +17,7 @@ Deno.test("main --help tells the truth about commands, flags and environment", a
     "verify",
     "compact",
     "repair",
+    "install-service",
     "graph",
   ];
   for (const args of [["--help"], ["help"], ["-h"]]) {
@@ -359,4 +360,11 @@ Deno.test("main stops cleanly on a SIGTERM that arrives while it starts", async 
   const status = await berth.exited();
   assert.equal(status.code, 0, berth.stderr());
   await assert.rejects(() => Deno.lstat(socket), Deno.errors.NotFound);
+});
+
+Deno.test("the README's command list is what berth help prints", async () => {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const block = /## Command line\n\n```\n([^]*?)```/.exec(readme)?.[1];
+  const { stdout } = await runBerth(["help"]);
+  assert.equal(block, stdout);
 });

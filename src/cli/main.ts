@@ -11,6 +11,7 @@ import {
 import { compactCommand } from "./compact.ts";
 import { graphCommand } from "./graph.ts";
 import { historyCommand } from "./history.ts";
+import { installServiceCommand } from "./install_service.ts";
 import { logCommand } from "./log.ts";
 import { pluginCommand } from "./plugin.ts";
 import { repairCommand } from "./repair.ts";
@@ -28,6 +29,7 @@ const COMMANDS: readonly Command[] = [
   verifyCommand,
   compactCommand,
   repairCommand,
+  installServiceCommand,
   graphCommand,
   pluginCommand,
 ];

@@ -21,6 +21,7 @@ import {
 } from "../transport/admin/address.ts";
 import { dirname, resolve } from "node:path";
 import { missingPrivileges, NEEDS_ROOT } from "./_privileges.ts";
+import { inheritedSocketFd } from "../transport/_inherited_socket.ts";
 import { callLevel, callLine } from "../transport/docker/call_log.ts";
 import type { AnsweredCall } from "../transport/docker/routes.ts";
 import {
@@ -116,6 +117,10 @@ Options:
 A full disk is said in the reply of every call it refuses and once on stderr; Berth writes on
 once space returns, without a restart. Nothing is acknowledged that is not on disk.
 
+Under systemd socket activation (LISTEN_PID is Berth's pid, LISTEN_FDS at least 1) it serves the
+socket systemd passed as fd 3 instead of making --socket, through node:net (Deno's own listeners
+cannot adopt a descriptor), and leaves that socket file to systemd. See berth install-service.
+
 Stops cleanly on SIGINT or SIGTERM: calls in flight finish, the log is synced, the sockets removed.
 Needs root: the socket directories, the state directory, and ip link for bridges and veths.
 `;
@@ -149,27 +154,30 @@ function cidrSetting(text: string): Cidr {
   }
 }
 
+/** The flags of serve, each also read from BERTH_<FLAG> (install-service writes those). */
+export const SERVE_FLAGS = {
+  name: { type: "string" },
+  socket: { type: "string" },
+  "state-dir": { type: "string" },
+  admin: { type: "string" },
+  "pool-range": { type: "string" },
+  "pool-size": { type: "string" },
+  reconcile: { type: "string" },
+  "snapshot-every": { type: "string" },
+  "snapshot-mib": { type: "string" },
+  "keep-snapshots": { type: "string" },
+  "max-connections": { type: "string" },
+  "max-body": { type: "string" },
+  "request-timeout": { type: "string" },
+  "idle-timeout": { type: "string" },
+  config: { type: "string" },
+  "log-timeout": { type: "string" },
+  "log-level": { type: "string" },
+  "log-format": { type: "string" },
+} as const;
+
 export function parseServe(args: string[]): ServeConfig {
-  const { values } = parseFlags(args, {
-    name: { type: "string" },
-    socket: { type: "string" },
-    "state-dir": { type: "string" },
-    admin: { type: "string" },
-    "pool-range": { type: "string" },
-    "pool-size": { type: "string" },
-    reconcile: { type: "string" },
-    "snapshot-every": { type: "string" },
-    "snapshot-mib": { type: "string" },
-    "keep-snapshots": { type: "string" },
-    "max-connections": { type: "string" },
-    "max-body": { type: "string" },
-    "request-timeout": { type: "string" },
-    "idle-timeout": { type: "string" },
-    config: { type: "string" },
-    "log-timeout": { type: "string" },
-    "log-level": { type: "string" },
-    "log-format": { type: "string" },
-  });
+  const { values } = parseFlags(args, SERVE_FLAGS);
   const name = setting(values.name, "BERTH_NAME", "berth");
   if (!PLUGIN_NAME_REGEXP.test(name)) {
     throw new UsageError(`plugin name "${name}" must match ${PLUGIN_NAME_REGEXP.source}`);
@@ -282,10 +290,14 @@ async function serve(config: ServeConfig): Promise<number> {
   setLogging({ level: config.logLevel, format: config.logFormat });
   diagnose("INFO", `starting: replaying the log in ${config.stateDir}`);
   const made = firstMissing(config.stateDir);
+  const inherited = inheritedSocketFd();
+  // Taken: nothing Berth starts (a backend) may read it as its own (sd_listen_fds's unset).
+  for (const name of ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"]) Deno.env.delete(name);
   let started = false;
   try {
     const berth = await startBerth({
       socket: config.socket,
+      ...(inherited === null ? {} : { inheritedSocketFd: inherited }),
       stateDir: config.stateDir,
       ...(config.admin ? { admin: config.admin } : {}),
       poolRange: config.poolRange,
@@ -303,7 +315,9 @@ async function serve(config: ServeConfig): Promise<number> {
     started = true;
     diagnose(
       "INFO",
-      `serving ${config.socket} (state ${config.stateDir}, ${berth.store.lastSeq} events: ` +
+      `serving ${
+        inherited === null ? config.socket : `the socket systemd passed (fd ${inherited})`
+      } (state ${config.stateDir}, ${berth.store.lastSeq} events: ` +
         (berth.replayed.snapshotSeq > 0 ? `snapshot at ${berth.replayed.snapshotSeq} + ` : "") +
         `${berth.replayed.records} replayed; ` +
         (["volume", "network", "endpoint", "pool"] as const)

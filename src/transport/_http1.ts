@@ -57,8 +57,14 @@ const FIRST_READ = 16 * 1024;
 const LINGER_MS = 2_000;
 const LINGER_BYTES = 64 * 1024 * 1024;
 
+/** What the server needs of a connection: a Deno.Conn, or an adopted node:net socket. */
+export type StreamConn = Pick<Deno.Conn, "read" | "write" | "closeWrite" | "close">;
+
+/** What the server needs of a listener: a Deno.Listener, or an inherited socket. */
+export type StreamListener = { accept(): Promise<StreamConn>; close(): void };
+
 type Connection = {
-  conn: Deno.Conn;
+  conn: StreamConn;
   /** When the sweeper closes it (ms since epoch); Infinity while its request is handled. */
   deadline: number;
   /** True while its request is handled and its reply written: shutdown lets it finish. */
@@ -66,7 +72,7 @@ type Connection = {
 };
 
 /** Serves `listener` until `shutdown()`. */
-export function serveHttp1(listener: Deno.Listener, options: HttpOptions): HttpServer {
+export function serveHttp1(listener: StreamListener, options: HttpOptions): HttpServer {
   const { limits, report } = options;
   const open = new Set<Connection>();
   const running = new Set<Promise<void>>();
@@ -81,7 +87,7 @@ export function serveHttp1(listener: Deno.Listener, options: HttpOptions): HttpS
 
   const accepting = (async () => {
     while (!closing) {
-      let conn: Deno.Conn;
+      let conn: StreamConn;
       try {
         conn = await listener.accept();
       } catch (error) {

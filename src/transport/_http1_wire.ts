@@ -1,5 +1,5 @@
 // The wire format of _http1.ts: a request head parsed, a reply framed, bytes written whole.
-import type { HttpReply } from "./_http1.ts";
+import type { HttpReply, StreamConn } from "./_http1.ts";
 
 const ENCODER = new TextEncoder();
 const REASONS: Record<number, string> = {
@@ -86,7 +86,7 @@ export function parseHead(text: string): Head {
 
 /** Writes `reply`: one buffer for a string, chunked pieces otherwise. */
 export async function writeReply(
-  conn: Deno.Conn,
+  conn: StreamConn,
   reply: HttpReply,
   contentType: string,
   last: boolean,
@@ -123,7 +123,7 @@ export function encodeReply(status: number, body: string, contentType: string, l
   return out;
 }
 
-export async function writeAll(conn: Deno.Conn, bytes: Uint8Array) {
+export async function writeAll(conn: StreamConn, bytes: Uint8Array) {
   for (let written = 0; written < bytes.length;) {
     written += await conn.write(bytes.subarray(written));
   }

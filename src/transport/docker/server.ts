@@ -7,7 +7,8 @@ import {
   PLUGIN_INTERFACES,
   wantsErrorKey,
 } from "../../protocol/docker_plugin.ts";
-import { type HttpLimits, serveHttp1 } from "../_http1.ts";
+import { type HttpLimits, serveHttp1, type StreamListener } from "../_http1.ts";
+import { listenOnFd } from "../_inherited_socket.ts";
 import { clearStaleSocket, SocketInUseError } from "../_unix_socket.ts";
 import { replyError } from "./respond.ts";
 import { type AnsweredCall, createRouter, type Routes } from "./routes.ts";
@@ -30,6 +31,11 @@ export type ServeOptions = {
   onCall?: (call: AnsweredCall) => void;
   /** Overrides of DEFAULT_LIMITS. */
   limits?: Partial<HttpLimits>;
+  /**
+   * A listening socket passed by systemd (socket activation) to serve instead of making one at
+   * `path`: its file is systemd's, so it is neither replaced nor removed.
+   */
+  inheritedFd?: number;
 };
 
 /** Files Berth keeps for itself beyond its connections: log, snapshots, `ip`, admin clients. */
@@ -62,8 +68,6 @@ export function defaultLimits(): HttpLimits {
 /** Starts answering dockerd on `options.path`; resolves once the socket accepts connections. */
 export async function servePlugin(options: ServeOptions): Promise<PluginServer> {
   const { path, report } = options;
-  await Deno.mkdir(dirname(path), { recursive: true });
-  await clearStaleSocket(path);
   const paths = Object.keys(options.routes);
   const activate = {
     Implements: PLUGIN_INTERFACES.filter((name) => paths.some((p) => p.startsWith(`/${name}.`))),
@@ -73,8 +77,14 @@ export async function servePlugin(options: ServeOptions): Promise<PluginServer> 
     report,
     ...(options.onCall === undefined ? {} : { onCall: options.onCall }),
   });
-  const listener = Deno.listen({ transport: "unix", path });
-  await Deno.chmod(path, 0o660);
+  const inherited = options.inheritedFd;
+  let listener: StreamListener;
+  if (inherited === undefined) {
+    await Deno.mkdir(dirname(path), { recursive: true });
+    await clearStaleSocket(path);
+    listener = Deno.listen({ transport: "unix", path });
+    await Deno.chmod(path, 0o660);
+  } else listener = await listenOnFd(inherited);
   const server = serveHttp1(listener, {
     limits: { ...defaultLimits(), ...options.limits },
     contentType: PLUGIN_CONTENT_TYPE,
@@ -88,7 +98,7 @@ export async function servePlugin(options: ServeOptions): Promise<PluginServer> 
     connections: () => ({ open: server.connections, refused: server.refusedConnections }),
     async shutdown() {
       await server.shutdown();
-      await Deno.remove(path).catch(() => {});
+      if (inherited === undefined) await Deno.remove(path).catch(() => {});
     },
   };
 }
