@@ -98,9 +98,10 @@ async function plugin(args: string[]): Promise<number> {
     try {
       const report = (message: string) => diagnose("ERROR", message);
       server = await serveGoPlugin(socketPath(), (grpcServer) => {
-        addVolumeDriver(grpcServer, berth.volumes, report);
-        addIpamDriver(grpcServer, berth.ipam, report);
-        addNetworkDriver(grpcServer, berth.networks, report);
+        const hooks = { report, onCall: logCall };
+        addVolumeDriver(grpcServer, berth.volumes, hooks);
+        addIpamDriver(grpcServer, berth.ipam, hooks);
+        addNetworkDriver(grpcServer, berth.networks, hooks);
       }, mtls?.ok ? { tls: mtls.tls } : {});
     } catch (error) {
       await berth.stop();

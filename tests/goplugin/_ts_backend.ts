@@ -15,7 +15,7 @@ await Deno.mkdir(root, { recursive: true });
 await Deno.writeTextFile(join(root, "pid"), String(Deno.pid));
 const dir = (name: string) => join(root, "volumes", name);
 const exists = (path: string) => Deno.stat(path).then(() => true, () => false);
-const report = () => {};
+const report = { report: () => {} };
 const server = await serveGoPlugin(join(root, `plugin${Deno.pid}`), (grpc) =>
   addMethods(grpc, [
     unary(

@@ -149,6 +149,16 @@ Deno.test({
 /** What volumes_host reports of its run: each call's gRPC code, and the mount after relaunch. */
 function assertVolumeSteps(report: HostReport): void {
   const context = JSON.stringify(report, null, 2);
+  // Each call is one line in the host's log, at its level, as on the Docker socket.
+  const hostLog = String(report.hostLog);
+  assert.match(
+    hostLog,
+    /\[INFO\] +host\.deno: VolumeDriver\.Mount volume "db" \(mount "c1"\): ok in /,
+  );
+  assert.match(
+    hostLog,
+    /\[INFO\] +host\.deno: VolumeDriver\.Remove volume "db": refused in [\d.]+ ms: Cannot remove volume "db"/,
+  );
   const steps = report.steps as { call: string; code: string; message?: string }[];
   assert.ok(Array.isArray(steps), context);
   assert.deepEqual(steps.map((step) => `${step.call}: ${step.code}`), [

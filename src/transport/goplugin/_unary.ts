@@ -17,6 +17,7 @@ import {
   NotFoundError,
   UnavailableError,
 } from "../../engine/errors.ts";
+import type { AnsweredCall } from "../docker/routes.ts";
 
 /** The gRPC status of an error from the volume service; its message is kept as is. */
 export function statusOf(error: unknown): grpc.status {
@@ -31,6 +32,28 @@ export function statusOf(error: unknown): grpc.status {
 
 export type Handler = grpc.handleUnaryCall<Uint8Array, Uint8Array>;
 
+/** Where a method's faults and answered calls are told. */
+export type UnaryHooks = {
+  /** A fault of Berth's own (answered as INTERNAL), with its detail. */
+  report: (message: string) => void;
+  /**
+   * Every answered call, in the Docker socket's terms (`VolumeDriver.Mount`, the request's fields
+   * named as Docker names them), so that both sockets share one call log.
+   */
+  onCall?: (call: AnsweredCall) => void;
+};
+
+/** A request's fields as the Docker protocol names them, for the call log. */
+function dockerFields(request: Record<string, unknown>): Record<string, unknown> {
+  const fields: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(request)) {
+    if (typeof value !== "string") continue;
+    const name = key[0]!.toUpperCase() + key.slice(1);
+    fields[name === "Id" ? "ID" : name.replace(/Id$/, "ID")] = value;
+  }
+  return fields;
+}
+
 /** A unary method of `service` whose messages are (de)serialized by protobuf-es. */
 export function unary<I extends DescMessage, O extends DescMessage>(
   service: DescService,
@@ -38,8 +61,11 @@ export function unary<I extends DescMessage, O extends DescMessage>(
   output: O,
   name: string,
   run: (request: MessageShape<I>) => Promise<Parameters<typeof create<O>>[1]>,
-  report: (message: string) => void,
+  hooks: UnaryHooks,
 ): [grpc.MethodDefinition<Uint8Array, Uint8Array>, Handler] {
+  const { report, onCall } = hooks;
+  // berth.v1.VolumeDriver/Mount is the Docker socket's VolumeDriver.Mount.
+  const method = `${service.typeName.slice(service.typeName.lastIndexOf(".") + 1)}.${name}`;
   const definition = {
     path: `/${service.typeName}/${name}`,
     requestStream: false,
@@ -59,9 +85,20 @@ export function unary<I extends DescMessage, O extends DescMessage>(
       done({ code: grpc.status.INVALID_ARGUMENT, details: `not a ${input.typeName}: ${why}` });
       return;
     }
+    const start = performance.now();
+    const told = (error: unknown) =>
+      onCall?.({
+        method,
+        status: error === null ? 200 : 500,
+        seconds: (performance.now() - start) / 1e3,
+        body: dockerFields(request as Record<string, unknown>),
+        error,
+      });
     try {
       done(null, toBinary(output, create(output, await run(request))));
+      told(null);
     } catch (error) {
+      told(error);
       const code = statusOf(error);
       const message = error instanceof Error ? error.message : String(error);
       if (code === grpc.status.INTERNAL) report(`${service.typeName}/${name}: ${message}`);

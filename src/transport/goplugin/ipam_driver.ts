@@ -11,13 +11,13 @@ import {
 } from "../../protocol/docker_ipam.ts";
 import { parse } from "../docker/routes.ts";
 import * as pb from "./gen/berth/v1/ipam_pb.ts";
-import { addMethods, unary } from "./_unary.ts";
+import { addMethods, unary, type UnaryHooks } from "./_unary.ts";
 
 /** Adds berth.v1.IpamDriver, served by `ipam`, to `server`. */
 export function addIpamDriver(
   server: grpc.Server,
   ipam: IpamService,
-  report: (message: string) => void,
+  hooks: UnaryHooks,
 ) {
   const service = pb.IpamDriver;
   addMethods(server, [
@@ -43,7 +43,7 @@ export function addIpamDriver(
         });
         return { poolId, pool };
       },
-      report,
+      hooks,
     ),
     unary(
       service,
@@ -56,7 +56,7 @@ export function addIpamDriver(
         );
         return {};
       },
-      report,
+      hooks,
     ),
     unary(
       service,
@@ -73,7 +73,7 @@ export function addIpamDriver(
           address: await ipam.requestAddress(PoolID, Address, r.gateway ? "gateway" : "endpoint"),
         };
       },
-      report,
+      hooks,
     ),
     unary(
       service,
@@ -89,7 +89,7 @@ export function addIpamDriver(
         await ipam.releaseAddress(PoolID, Address);
         return {};
       },
-      report,
+      hooks,
     ),
   ]);
 }

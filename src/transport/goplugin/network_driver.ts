@@ -13,7 +13,7 @@ import {
 import { genericOptions } from "../docker/network.ts";
 import { parse } from "../docker/routes.ts";
 import * as pb from "./gen/berth/v1/network_pb.ts";
-import { addMethods, unary } from "./_unary.ts";
+import { addMethods, unary, type UnaryHooks } from "./_unary.ts";
 
 const EndpointIdRequest = EndpointRequest.pick({ EndpointID: true });
 
@@ -21,7 +21,7 @@ const EndpointIdRequest = EndpointRequest.pick({ EndpointID: true });
 export function addNetworkDriver(
   server: grpc.Server,
   networks: NetworkService,
-  report: (message: string) => void,
+  hooks: UnaryHooks,
 ) {
   const service = pb.NetworkDriver;
   addMethods(server, [
@@ -50,7 +50,7 @@ export function addNetworkDriver(
         });
         return {};
       },
-      report,
+      hooks,
     ),
     unary(
       service,
@@ -66,7 +66,7 @@ export function addNetworkDriver(
         await networks.deleteNetwork(NetworkID);
         return {};
       },
-      report,
+      hooks,
     ),
     unary(
       service,
@@ -83,7 +83,7 @@ export function addNetworkDriver(
         await networks.createEndpoint(request.NetworkID, request.EndpointID, Address, MacAddress);
         return {};
       },
-      report,
+      hooks,
     ),
     unary(
       service,
@@ -99,7 +99,7 @@ export function addNetworkDriver(
         await networks.deleteEndpoint(EndpointID);
         return {};
       },
-      report,
+      hooks,
     ),
     unary(service, pb.JoinRequestSchema, pb.JoinResponseSchema, "Join", async (r) => {
       const request = parse(JoinRequest, {
@@ -113,7 +113,7 @@ export function addNetworkDriver(
         request.SandboxKey,
       );
       return { srcName, gateway: gateway ?? "" };
-    }, report),
+    }, hooks),
     unary(service, pb.EndpointIdSchema, pb.LeaveResponseSchema, "Leave", async (r) => {
       const { EndpointID } = parse(
         EndpointIdRequest,
@@ -122,6 +122,6 @@ export function addNetworkDriver(
       );
       await networks.leave(EndpointID);
       return {};
-    }, report),
+    }, hooks),
   ]);
 }

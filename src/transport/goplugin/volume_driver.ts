@@ -8,7 +8,7 @@ import type { VolumeService, VolumeState } from "../../engine/volume_service.ts"
 import { CreateRequest, MountRequest, NameRequest } from "../../protocol/docker_volume.ts";
 import { parse } from "../docker/routes.ts";
 import * as pb from "./gen/berth/v1/volume_pb.ts";
-import { addMethods, unary } from "./_unary.ts";
+import { addMethods, unary, type UnaryHooks } from "./_unary.ts";
 
 function volumeOf(state: VolumeState) {
   return {
@@ -25,7 +25,7 @@ function volumeOf(state: VolumeState) {
 export function addVolumeDriver(
   server: grpc.Server,
   volumes: VolumeService,
-  report: (message: string) => void,
+  hooks: UnaryHooks,
 ) {
   const methods = [
     unary(
@@ -43,7 +43,7 @@ export function addVolumeDriver(
         await volumes.create(Name, Opts);
         return {};
       },
-      report,
+      hooks,
     ),
     unary(
       pb.VolumeDriver,
@@ -54,12 +54,12 @@ export function addVolumeDriver(
         await volumes.remove(parse(NameRequest, { Name: r.name }, "VolumeDriver.Remove").Name);
         return {};
       },
-      report,
+      hooks,
     ),
     unary(pb.VolumeDriver, pb.MountRequestSchema, pb.MountResponseSchema, "Mount", async (r) => {
       const { Name, ID } = parse(MountRequest, { Name: r.name, ID: r.id }, "VolumeDriver.Mount");
       return { mountpoint: await volumes.mount(Name, ID) };
-    }, report),
+    }, hooks),
     unary(
       pb.VolumeDriver,
       pb.MountRequestSchema,
@@ -74,17 +74,17 @@ export function addVolumeDriver(
         await volumes.unmount(Name, ID);
         return {};
       },
-      report,
+      hooks,
     ),
     unary(pb.VolumeDriver, pb.VolumeNameSchema, pb.MountResponseSchema, "Path", async (r) => {
       const { Name } = parse(NameRequest, { Name: r.name }, "VolumeDriver.Path");
       return { mountpoint: await volumes.path(Name) };
-    }, report),
+    }, hooks),
     unary(pb.VolumeDriver, pb.VolumeNameSchema, pb.VolumeSchema, "Get", async (r) => {
       return volumeOf(
         await volumes.get(parse(NameRequest, { Name: r.name }, "VolumeDriver.Get").Name),
       );
-    }, report),
+    }, hooks),
     unary(
       pb.VolumeDriver,
       pb.ListVolumesRequestSchema,
@@ -95,7 +95,7 @@ export function addVolumeDriver(
           volumes: (await volumes.list()).map((state) => create(pb.VolumeSchema, volumeOf(state))),
         };
       },
-      report,
+      hooks,
     ),
   ];
   addMethods(server, methods);
