@@ -62,6 +62,8 @@ export type StartOptions = {
   /** Where the Docker plugin socket listens; null: no Docker socket (`berth plugin` alone). */
   socket: string | null;
   stateDir: string;
+  /** Where the local directory backend keeps volumes (default: STATE-DIR/volumes). */
+  volumesDir?: string;
   /** Where the inspector, the JSON API and /metrics listen; none when absent. */
   admin?: AdminAddress;
   /** With true, Berth-named links no actor owns are deleted at start, not only reported. */
@@ -139,7 +141,7 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
 
     const reconcileStart = performance.now();
     const volumeBackends = await startVolumeBackends(
-      createLocalDirBackend(join(stateDir, "volumes")),
+      createLocalDirBackend(options.volumesDir ?? join(stateDir, "volumes")),
       options.backends ?? new Map(),
       { log: (name, line) => warn(`volume backend "${name}": ${line}`), warn },
     );

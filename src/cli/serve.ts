@@ -1,4 +1,5 @@
 // `berth serve`: flags and environment → a running Berth until SIGINT or SIGTERM.
+import { join } from "node:path";
 import { type Cidr, DEFAULT_POOL_PREFIX, DEFAULT_POOL_RANGE, parseCidr } from "../backends/ipam.ts";
 import {
   BackendsConfigError,
@@ -44,8 +45,11 @@ Options:
   --name NAME        plugin name: docker volume|network create -d NAME      [env BERTH_NAME]
                      (default: berth); the socket is /run/docker/plugins/NAME.sock
   --socket PATH      listen on PATH instead                                 [env BERTH_SOCKET]
-  --state-dir DIR    where the log and the volumes live                     [env BERTH_STATE_DIR]
-                     (default: ${DEFAULT_STATE_DIR}; volumes in DIR/volumes/NAME/_data)
+  --state-dir DIR    where the log lives, and the volumes unless            [env BERTH_STATE_DIR]
+                     --volumes-dir says (default: ${DEFAULT_STATE_DIR})
+  --volumes-dir DIR  where volume data lives: DIR/NAME/_data is what        [env BERTH_VOLUMES_DIR]
+                     Mount answers (default: STATE-DIR/volumes). As a managed plugin it is the
+                     propagatedMount, so that dockerd finds the data on the host side
   --admin ADDR       the inspector page, JSON API, /metrics and /healthz     [env BERTH_ADMIN]
                      (default: the unix socket /run/berth/NAME.sock, mode 0600); or a loopback
                      127.0.0.1:PORT or [::1]:PORT (0: any free port); "off" for none. Other
@@ -107,6 +111,7 @@ export type ServeConfig = {
   name: string;
   socket: string;
   stateDir: string;
+  volumesDir: string;
   admin: AdminAddress | null;
   poolRange: Cidr;
   poolPrefix: number;
@@ -135,6 +140,7 @@ export function parseServe(args: string[]): ServeConfig {
     name: { type: "string" },
     socket: { type: "string" },
     "state-dir": { type: "string" },
+    "volumes-dir": { type: "string" },
     admin: { type: "string" },
     "pool-range": { type: "string" },
     "pool-size": { type: "string" },
@@ -155,6 +161,7 @@ export function parseServe(args: string[]): ServeConfig {
   }
   const socket = setting(values.socket, "BERTH_SOCKET", `/run/docker/plugins/${name}.sock`);
   const stateDir = setting(values["state-dir"], "BERTH_STATE_DIR", DEFAULT_STATE_DIR);
+  const volumesDir = setting(values["volumes-dir"], "BERTH_VOLUMES_DIR", join(stateDir, "volumes"));
   const poolRange = cidrSetting(
     setting(values["pool-range"], "BERTH_POOL_RANGE", DEFAULT_POOL_RANGE),
   );
@@ -229,6 +236,7 @@ export function parseServe(args: string[]): ServeConfig {
     backends,
     logTimeoutMs,
     stateDir,
+    volumesDir,
     admin,
     poolRange,
     poolPrefix,
@@ -251,6 +259,7 @@ async function serve(config: ServeConfig): Promise<number> {
     const berth = await startBerth({
       socket: config.socket,
       stateDir: config.stateDir,
+      volumesDir: config.volumesDir,
       ...(config.admin ? { admin: config.admin } : {}),
       poolRange: config.poolRange,
       repairOrphans: config.repairOrphans,
