@@ -59,13 +59,18 @@ export async function copyInto(root: string, source: string, target = source): P
   await Deno.copyFile(source, to);
 }
 
-/** Copies a directory tree (files and directories only; symlinks followed). */
-export async function copyTree(from: string, to: string): Promise<void> {
+/** Copies a directory tree (files and directories only; symlinks followed), but `skip`ped names. */
+export async function copyTree(
+  from: string,
+  to: string,
+  skip: (name: string) => boolean = () => false,
+): Promise<void> {
   await Deno.mkdir(to, { recursive: true });
   for await (const entry of Deno.readDir(from)) {
+    if (skip(entry.name)) continue;
     const [source, target] = [join(from, entry.name), join(to, entry.name)];
     const info = await Deno.stat(source);
-    if (info.isDirectory) await copyTree(source, target);
+    if (info.isDirectory) await copyTree(source, target, skip);
     else if (info.isFile) await Deno.copyFile(source, target);
   }
 }
@@ -123,4 +128,13 @@ export function trimManifests<L extends DenoLock>(denoJson: DenoJson, lock: L, k
     workspace: { dependencies: (lock.workspace?.dependencies ?? []).filter(wanted) },
   };
   return { config, lock: trimmedLock };
+}
+
+/** Deletes the files under `dir` whose name `matches`. */
+export async function removeFiles(dir: string, matches: (name: string) => boolean): Promise<void> {
+  for await (const entry of Deno.readDir(dir)) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory) await removeFiles(path, matches);
+    else if (matches(entry.name)) await Deno.remove(path);
+  }
 }

@@ -8,6 +8,7 @@ import {
   copyInto,
   copyTree,
   npmClosure,
+  removeFiles,
   sharedLibraries,
   splitPackageKey,
   treeBytes,
@@ -30,6 +31,11 @@ const REPO = fromFileUrl(new URL("..", import.meta.url));
  */
 const NO_NETWORK = { HTTP_PROXY: "http://127.0.0.1:9", HTTPS_PROXY: "http://127.0.0.1:9" };
 const MIB = 1024 * 1024;
+
+/** Deno's mark that it warned of a package's build script, one per project path on a host. */
+function isWarnedMark(name: string): boolean {
+  return name.startsWith(".scripts-warned-");
+}
 
 const HELP = `Usage: deno task plugin [--out DIR] [--version V]
 
@@ -89,9 +95,11 @@ async function copyNpmPackages(rootfs: string, roots: string[]): Promise<number>
   await write("deno.lock", trimmed.lock);
   for (const key of keys) {
     const { name, version } = splitPackageKey(key);
-    await copyTree(join(from, name, version), join(to, name, version)).catch((error) => {
-      throw new Error(`Cannot copy npm package ${key} from ${from}: ${error.message}`);
-    });
+    await copyTree(join(from, name, version), join(to, name, version), isWarnedMark).catch(
+      (error) => {
+        throw new Error(`Cannot copy npm package ${key} from ${from}: ${error.message}`);
+      },
+    );
     await Deno.copyFile(join(from, name, "registry.json"), join(to, name, "registry.json"));
   }
   return keys.length;
@@ -131,11 +139,12 @@ async function checkOffline(rootfs: string): Promise<void> {
     join(app, "main.ts"),
     "--help",
   ], { DENO_DIR: join(rootfs, DENO_DIR), ...NO_NETWORK });
-  // The caches that run left behind name host paths; a start inside the plugin makes its own.
+  // The caches and marks that run left behind name host paths; a start inside makes its own.
   for await (const entry of Deno.readDir(join(rootfs, DENO_DIR))) {
     if (entry.name === "npm") continue;
     await Deno.remove(join(rootfs, DENO_DIR, entry.name), { recursive: true });
   }
+  await removeFiles(join(rootfs, DENO_DIR, "npm"), isWarnedMark);
 }
 
 /** What a build made, for the log and the tests. */
