@@ -65,7 +65,7 @@ type DenoInfo = {
 
 /** The local files main.ts imports, and the npm package keys it loads directly. */
 async function moduleGraph(): Promise<{ files: string[]; npmRoots: string[] }> {
-  const info = JSON.parse(await run(Deno.execPath(), ["info", "--json", "main.ts"], NO_NETWORK));
+  const info = JSON.parse(await run(await denoBinary(), ["info", "--json", "main.ts"], NO_NETWORK));
   const files: string[] = [];
   const npmRoots = new Set<string>();
   for (const module of (info as DenoInfo).modules) {
@@ -77,7 +77,9 @@ async function moduleGraph(): Promise<{ files: string[]; npmRoots: string[] }> {
 
 /** Deno's npm cache on this machine: DENO_DIR, else ~/.cache/deno, as `deno info` reports. */
 async function hostNpmCache(): Promise<string> {
-  const info = JSON.parse(await run(Deno.execPath(), ["info", "--json"])) as { npmCache: string };
+  const info = JSON.parse(await run(await denoBinary(), ["info", "--json"])) as {
+    npmCache: string;
+  };
   return join(info.npmCache, "registry.npmjs.org");
 }
 
@@ -113,8 +115,19 @@ async function which(program: string): Promise<string> {
   throw new Error(`Cannot find ${program} on PATH (apt-get install iproute2)`);
 }
 
+/**
+ * This Deno, or the one on PATH if this one's file is gone (`npm install -g deno` replaced it
+ * while we ran: execPath then ends in " (deleted)").
+ */
+async function denoBinary(): Promise<string> {
+  const path = Deno.execPath();
+  return await Deno.stat(path).then((info) => info.isFile, () => false)
+    ? path
+    : await which("deno");
+}
+
 async function copyBinaries(rootfs: string): Promise<void> {
-  const deno = await Deno.realPath(Deno.execPath());
+  const deno = await Deno.realPath(await denoBinary());
   const ip = await Deno.realPath(await which("ip"));
   await copyInto(rootfs, deno, DENO_BINARY);
   await copyInto(rootfs, ip, "/usr/sbin/ip");
@@ -129,7 +142,7 @@ async function copyBinaries(rootfs: string): Promise<void> {
  */
 async function checkOffline(rootfs: string): Promise<void> {
   const app = join(rootfs, APP_DIR);
-  await run(Deno.execPath(), [
+  await run(await denoBinary(), [
     "run",
     "--allow-env",
     "--allow-read",

@@ -95,10 +95,10 @@ Deno.test("trimManifests names only the packages kept, in imports, specifiers an
 });
 
 Deno.test({
-  name: "sharedLibraries lists the loader and libc of the running Deno",
+  name: "sharedLibraries lists the loader and libc of /bin/sh",
   ignore: Deno.build.os !== "linux",
   fn: async () => {
-    const libraries = await sharedLibraries(Deno.execPath());
+    const libraries = await sharedLibraries("/bin/sh");
     assert.ok(libraries.some((path) => /\/ld-linux[^/]*\.so/.test(path)), libraries.join(" "));
     assert.ok(libraries.some((path) => /\/libc\.so\.6$/.test(path)), libraries.join(" "));
     assert.ok(libraries.every((path) => path.startsWith("/")));
