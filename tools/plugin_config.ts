@@ -32,6 +32,7 @@ const ENV: Env[] = [
   fixed("DENO_DIR", DENO_DIR, "Deno's cache, filled when the plugin was built"),
   fixed("DENO_NO_UPDATE_CHECK", "1", "no network at start"),
   fixed("NO_COLOR", "1", "plain lines in dockerd's log"),
+  fixed("BERTH_MANAGED_PLUGIN", "1", "INFO lines on stdout: dockerd logs them at level info"),
   fixed("BERTH_SOCKET", `${PLUGIN_SOCKET_DIR}/${SOCKET_NAME}`, "the socket dockerd dials"),
   fixed("BERTH_STATE_DIR", STATE_DIR, "the state mount"),
   fixed("BERTH_VOLUMES_DIR", PROPAGATED_MOUNT, "volume data, under propagatedMount"),

@@ -40,6 +40,16 @@ export function diagnoseAsHclog() {
   hclog = true;
 }
 
+let infoOnStdout = false;
+
+/**
+ * From now on, INFO lines go to stdout: dockerd logs a managed plugin's stdout at level info and
+ * its stderr at level error, so only warnings and errors stay on stderr.
+ */
+export function diagnoseInfoOnStdout() {
+  infoOnStdout = true;
+}
+
 /** One diagnostic line on stderr: `[LEVEL] berth: message`, or an hclog JSON line. */
 export function diagnose(level: "INFO" | "WARN" | "ERROR", message: string) {
   const line = hclog
@@ -49,7 +59,8 @@ export function diagnose(level: "INFO" | "WARN" | "ERROR", message: string) {
       "@timestamp": hclogTime(new Date()),
     })
     : `[${level}] berth: ${message}`;
-  writeAll(Deno.stderr, ENCODER.encode(`${line}\n`));
+  const stream = infoOnStdout && level === "INFO" ? Deno.stdout : Deno.stderr;
+  writeAll(stream, ENCODER.encode(`${line}\n`));
 }
 
 /** Go's `2006-01-02T15:04:05.000000Z07:00`: hosts take the line as plain text unless exactly so. */

@@ -25,6 +25,7 @@ import {
   CommandError,
   DEFAULT_STATE_DIR,
   diagnose,
+  diagnoseInfoOnStdout,
   parseFlags,
   UsageError,
   wholeSetting,
@@ -100,6 +101,11 @@ Options:
                      with -o backend=NAME has its effects done by that backend.
   -h, --help         show this help
 
+Run as a managed Docker plugin (deno task plugin builds one), its config.json sets
+BERTH_MANAGED_PLUGIN=1: INFO lines then go to stdout, which dockerd logs at level info, while
+warnings and errors stay on stderr (level error). Its socket, state dir (the "state" mount) and
+volumes dir (the propagatedMount) come from the same config.json.
+
 A full disk is said in the reply of every call it refuses and once on stderr; Berth writes on
 once space returns, without a restart. Nothing is acknowledged that is not on disk.
 
@@ -121,6 +127,8 @@ export type ServeConfig = {
   /** Go-plugin volume backends from --config, by name. */
   backends: Map<string, BackendSpec>;
   logTimeoutMs: number;
+  /** BERTH_MANAGED_PLUGIN=1: run by dockerd as a managed (v2) plugin. */
+  managed: boolean;
 };
 
 function setting(flag: string | undefined, env: string, fallback: string): string {
@@ -235,6 +243,7 @@ export function parseServe(args: string[]): ServeConfig {
     pluginLimits,
     backends,
     logTimeoutMs,
+    managed: Deno.env.get("BERTH_MANAGED_PLUGIN") === "1",
     stateDir,
     volumesDir,
     admin,
@@ -245,6 +254,7 @@ export function parseServe(args: string[]): ServeConfig {
 }
 
 async function serve(config: ServeConfig): Promise<number> {
+  if (config.managed) diagnoseInfoOnStdout();
   // Listen for stop signals before anything else: a SIGTERM that arrives while the log replays
   // must still end in a clean stop, not in Deno's default exit with the lock and socket half set.
   const stop = Promise.withResolvers<string>();

@@ -29,3 +29,9 @@ Deno.test("parseServe reads BERTH_VOLUMES_DIR, and the flag beats it", () => {
     assert.equal(parseServe(["--volumes-dir", "/v"]).volumesDir, "/v");
   });
 });
+
+Deno.test("parseServe knows a managed plugin by BERTH_MANAGED_PLUGIN=1 only", () => {
+  withEnv({ BERTH_MANAGED_PLUGIN: "1" }, () => assert.equal(parseServe([]).managed, true));
+  withEnv({ BERTH_MANAGED_PLUGIN: "yes" }, () => assert.equal(parseServe([]).managed, false));
+  withEnv({ BERTH_MANAGED_PLUGIN: undefined }, () => assert.equal(parseServe([]).managed, false));
+});
