@@ -136,23 +136,34 @@ async function copyBinaries(rootfs: string): Promise<void> {
   }
 }
 
+/** Berth's --help from `app`: every static import loads, with --cached-only. */
+function helpArgs(app: string): string[] {
+  const flags = ["--allow-env", "--allow-read", "--cached-only", "--frozen"];
+  return ["run", ...flags, `--config=${join(app, "deno.json")}`, join(app, "main.ts"), "--help"];
+}
+
 /**
- * Runs the rootfs' main.ts --help with its own DENO_DIR, --cached-only and no registry: every
- * static import loads, so the cache is complete without the network.
+ * Proves the rootfs' DENO_DIR complete without the network. As root, inside the rootfs itself
+ * (as its root directory) with no network at all (a new network namespace): that also leaves Deno's transpile
+ * and code caches, and its mark that it warned of protobufjs' build script, for the paths the
+ * plugin runs from, so its first start is quicker and logs no warning. Otherwise from the host
+ * with a dead proxy, and the caches that names host paths are dropped.
  */
 async function checkOffline(rootfs: string): Promise<void> {
-  const app = join(rootfs, APP_DIR);
-  await run(await denoBinary(), [
-    "run",
-    "--allow-env",
-    "--allow-read",
-    "--cached-only",
-    "--frozen",
-    `--config=${join(app, "deno.json")}`,
-    join(app, "main.ts"),
-    "--help",
-  ], { DENO_DIR: join(rootfs, DENO_DIR), ...NO_NETWORK });
-  // The caches and marks that run left behind name host paths; a start inside makes its own.
+  const env = { DENO_DIR, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" };
+  if (Deno.uid() === 0) {
+    // Deno needs /proc; a private mount and PID namespace take it away with the process.
+    const namespaces = ["--net", "--mount", "--pid", "--fork", "--mount-proc"];
+    const inside = [`--root=${rootfs}`, `--wd=${APP_DIR}`, DENO_BINARY, ...helpArgs(APP_DIR)];
+    await run("unshare", [...namespaces, ...inside], env);
+    return;
+  }
+  const deno = await denoBinary();
+  await run(deno, helpArgs(join(rootfs, APP_DIR)), {
+    ...env,
+    DENO_DIR: join(rootfs, DENO_DIR),
+    ...NO_NETWORK,
+  });
   for await (const entry of Deno.readDir(join(rootfs, DENO_DIR))) {
     if (entry.name === "npm") continue;
     await Deno.remove(join(rootfs, DENO_DIR, entry.name), { recursive: true });

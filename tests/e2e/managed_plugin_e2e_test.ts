@@ -120,6 +120,13 @@ Deno.test({ name: NAME, ignore: requireOrSkip(NAME) }, async (t) => {
       log(`docker plugin enable took ${Date.now() - started} ms`);
       assert.equal(pluginProcesses(id).length, 1, "one process in the plugin's cgroup");
       assert.ok(Deno.statSync(join(stateDir, "log")).isDirectory, "the log is in state.source");
+      // dockerd logs a plugin's stdout at level info and its stderr at level error.
+      const lines = d.logTail(200).split("\n").filter((line) => line.includes(`plugin=${id}`));
+      assert.ok(
+        lines.some((line) => /level=info msg="\[INFO\] berth: serving/.test(line)),
+        `no INFO line at level info:\n${lines.join("\n")}`,
+      );
+      assert.deepEqual(lines.filter((line) => line.includes("level=error")), []);
     });
 
     await step(
