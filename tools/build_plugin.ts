@@ -43,7 +43,13 @@ Builds DIR (default: build/plugin) with config.json and rootfs/ for
   docker plugin create NAME DIR
 offline, from this machine: the Deno binary, main.ts and the files it imports, the npm packages it
 needs copied out of Deno's cache (DENO_DIR, default ~/.cache/deno), ip from iproute2, and the
-shared libraries of both (ldd). Checks that the rootfs' DENO_DIR is complete with no registry.
+shared libraries of both (ldd). Then checks that main.ts loads with --cached-only from the
+rootfs' DENO_DIR: as root inside the rootfs with no network at all (which also warms Deno's caches
+for the plugin's first start), otherwise from here behind a dead proxy.
+
+Options:
+  --out DIR      where to build (default: build/plugin; replaced)
+  --version V    the version in config.json's description (default: git describe)
 `;
 
 function say(line: string) {
