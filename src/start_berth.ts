@@ -65,6 +65,8 @@ export type StartOptions = {
   /** The plugin socket systemd passed (socket activation), served instead of making `socket`. */
   inheritedSocketFd?: number;
   stateDir: string;
+  /** Where the local directory backend keeps volumes (default: STATE-DIR/volumes). */
+  volumesDir?: string;
   /** Where the inspector, the JSON API and /metrics listen; none when absent. */
   admin?: AdminAddress;
   /** With true, Berth-named links no actor owns are deleted at start, not only reported. */
@@ -144,7 +146,7 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
 
     const reconcileStart = performance.now();
     const volumeBackends = await startVolumeBackends(
-      createLocalDirBackend(join(stateDir, "volumes")),
+      createLocalDirBackend(options.volumesDir ?? join(stateDir, "volumes")),
       options.backends ?? new Map(),
       { log: (name, line) => warn(`volume backend "${name}": ${line}`), warn },
     );

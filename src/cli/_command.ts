@@ -58,6 +58,21 @@ export function diagnoseAsHclog() {
   format = "json";
 }
 
+let infoOnStdout = false;
+
+/**
+ * From now on, INFO and DEBUG lines go to stdout: dockerd logs a managed plugin's stdout at level
+ * info and its stderr at level error, so only warnings and errors stay on stderr.
+ */
+export function diagnoseInfoOnStdout() {
+  infoOnStdout = true;
+}
+
+/** Whether a line at `level` goes to stdout (a managed plugin's INFO and DEBUG). */
+function onStdout(level: Level): boolean {
+  return infoOnStdout && (level === "INFO" || level === "DEBUG");
+}
+
 /** The line for `message`: `[LEVEL] berth: message`, or an hclog JSON line with `fields`. */
 function lineOf(level: Level, message: string, fields?: Record<string, unknown>): string {
   return format === "json"
@@ -70,44 +85,45 @@ function lineOf(level: Level, message: string, fields?: Record<string, unknown>)
     : `[${level}] berth: ${message}`;
 }
 
-/** One diagnostic line on stderr, written at once (lines waiting in `calls` go first). */
+/** One diagnostic line, written at once (after the call lines still waiting). */
 export function diagnose(level: Level, message: string, fields?: Record<string, unknown>) {
   if (!logs(level)) return;
-  const line = `${lineOf(level, message, fields)}\n`;
-  writeAll(Deno.stderr, ENCODER.encode(pending.length > 0 ? takePending() + line : line));
+  flushDiagnostics();
+  writeAll(
+    onStdout(level) ? Deno.stdout : Deno.stderr,
+    ENCODER.encode(`${lineOf(level, message, fields)}\n`),
+  );
 }
 
 // Lines of answered calls wait here and are written together a moment later: a busy plugin
 // socket must not pay one blocking write per call. At most MAX_PENDING wait; past that they
 // are counted and the count said instead.
 const MAX_PENDING = 4096;
-let pending: string[] = [];
+let pending: { out: string[]; err: string[] } = { out: [], err: [] };
 let dropped = 0;
 let flushing: ReturnType<typeof setTimeout> | undefined;
 
-function takePending(): string {
-  const text = pending.join("") +
-    (dropped > 0 ? `${lineOf("WARN", `${dropped} log lines dropped: stderr is slow`)}\n` : "");
-  pending = [];
-  dropped = 0;
-  clearTimeout(flushing);
-  flushing = undefined;
-  return text;
-}
-
 /** Writes the lines still waiting; callers stop with it (and diagnose() does it first). */
 export function flushDiagnostics() {
-  if (pending.length > 0 || dropped > 0) writeAll(Deno.stderr, ENCODER.encode(takePending()));
+  clearTimeout(flushing);
+  flushing = undefined;
+  const { out, err } = pending;
+  if (dropped > 0) err.push(`${lineOf("WARN", `${dropped} log lines dropped: stderr is slow`)}\n`);
+  pending = { out: [], err: [] };
+  dropped = 0;
+  if (out.length > 0) writeAll(Deno.stdout, ENCODER.encode(out.join("")));
+  if (err.length > 0) writeAll(Deno.stderr, ENCODER.encode(err.join("")));
 }
 
 /** A diagnostic about one answered call, written with others a moment later. */
 export function diagnoseCall(level: Level, message: string, fields: Record<string, unknown>) {
   if (!logs(level)) return;
-  if (pending.length >= MAX_PENDING) {
+  const queue = onStdout(level) ? pending.out : pending.err;
+  if (pending.out.length + pending.err.length >= MAX_PENDING) {
     dropped++;
     return;
   }
-  pending.push(`${lineOf(level, message, fields)}\n`);
+  queue.push(`${lineOf(level, message, fields)}\n`);
   flushing ??= setTimeout(flushDiagnostics, 10);
 }
 

@@ -140,7 +140,7 @@ async function installService(args: string[]): Promise<number> {
     // Relative paths mean nothing to systemd, which starts Berth in /.
     [
       flag,
-      ["state-dir", "socket", "config"].includes(flag) && !isAbsolute(value)
+      ["state-dir", "volumes-dir", "socket", "config"].includes(flag) && !isAbsolute(value)
         ? resolve(value)
         : value,
     ] as [string, string]

@@ -82,6 +82,7 @@ async function plugin(args: string[]): Promise<number> {
     const berth = await startBerth({
       socket: dockerSocket ? config.socket : null,
       stateDir: config.stateDir,
+      volumesDir: config.volumesDir,
       ...(adminAsked && config.admin ? { admin: config.admin } : {}),
       poolRange: config.poolRange,
       poolPrefix: config.poolPrefix,

@@ -1,4 +1,5 @@
 // `berth serve`: flags and environment → a running Berth until SIGINT or SIGTERM.
+import { join } from "node:path";
 import { type Cidr, DEFAULT_POOL_PREFIX, DEFAULT_POOL_RANGE, parseCidr } from "../backends/ipam.ts";
 import {
   BackendsConfigError,
@@ -30,6 +31,7 @@ import {
   DEFAULT_STATE_DIR,
   diagnose,
   diagnoseCall,
+  diagnoseInfoOnStdout,
   LOG_LEVELS,
   type LogFormat,
   type LogLevel,
@@ -55,8 +57,11 @@ Options:
   --name NAME        plugin name: docker volume|network create -d NAME      [env BERTH_NAME]
                      (default: berth); the socket is /run/docker/plugins/NAME.sock
   --socket PATH      listen on PATH instead                                 [env BERTH_SOCKET]
-  --state-dir DIR    where the log and the volumes live                     [env BERTH_STATE_DIR]
-                     (default: ${DEFAULT_STATE_DIR}; volumes in DIR/volumes/NAME/_data)
+  --state-dir DIR    where the log lives, and the volumes unless            [env BERTH_STATE_DIR]
+                     --volumes-dir says (default: ${DEFAULT_STATE_DIR})
+  --volumes-dir DIR  where volume data lives: DIR/NAME/_data is what        [env BERTH_VOLUMES_DIR]
+                     Mount answers (default: STATE-DIR/volumes). As a managed plugin it is the
+                     propagatedMount, so that dockerd finds the data on the host side
   --admin ADDR       the inspector page, JSON API, /metrics and /healthz     [env BERTH_ADMIN]
                      (default: the unix socket /run/berth/NAME.sock, mode 0600); or a loopback
                      127.0.0.1:PORT or [::1]:PORT (0: any free port); "off" for none. Other
@@ -114,6 +119,11 @@ Options:
                      with -o backend=NAME has its effects done by that backend.
   -h, --help         show this help
 
+Run as a managed Docker plugin (deno task plugin builds one), its config.json sets
+BERTH_MANAGED_PLUGIN=1: INFO lines then go to stdout, which dockerd logs at level info, while
+warnings and errors stay on stderr (level error). Its socket, state dir (the "state" mount) and
+volumes dir (the propagatedMount) come from the same config.json.
+
 A full disk is said in the reply of every call it refuses and once on stderr; Berth writes on
 once space returns, without a restart. Nothing is acknowledged that is not on disk.
 
@@ -129,6 +139,7 @@ export type ServeConfig = {
   name: string;
   socket: string;
   stateDir: string;
+  volumesDir: string;
   admin: AdminAddress | null;
   poolRange: Cidr;
   poolPrefix: number;
@@ -140,6 +151,8 @@ export type ServeConfig = {
   logTimeoutMs: number;
   logLevel: LogLevel;
   logFormat: LogFormat;
+  /** BERTH_MANAGED_PLUGIN=1: run by dockerd as a managed (v2) plugin. */
+  managed: boolean;
 };
 
 function setting(flag: string | undefined, env: string, fallback: string): string {
@@ -159,6 +172,7 @@ export const SERVE_FLAGS = {
   name: { type: "string" },
   socket: { type: "string" },
   "state-dir": { type: "string" },
+  "volumes-dir": { type: "string" },
   admin: { type: "string" },
   "pool-range": { type: "string" },
   "pool-size": { type: "string" },
@@ -184,6 +198,7 @@ export function parseServe(args: string[]): ServeConfig {
   }
   const socket = setting(values.socket, "BERTH_SOCKET", `/run/docker/plugins/${name}.sock`);
   const stateDir = setting(values["state-dir"], "BERTH_STATE_DIR", DEFAULT_STATE_DIR);
+  const volumesDir = setting(values["volumes-dir"], "BERTH_VOLUMES_DIR", join(stateDir, "volumes"));
   const poolRange = cidrSetting(
     setting(values["pool-range"], "BERTH_POOL_RANGE", DEFAULT_POOL_RANGE),
   );
@@ -267,7 +282,9 @@ export function parseServe(args: string[]): ServeConfig {
     logTimeoutMs,
     logLevel: logLevel as LogLevel,
     logFormat,
+    managed: Deno.env.get("BERTH_MANAGED_PLUGIN") === "1",
     stateDir,
+    volumesDir,
     admin,
     poolRange,
     poolPrefix,
@@ -276,6 +293,7 @@ export function parseServe(args: string[]): ServeConfig {
 }
 
 async function serve(config: ServeConfig): Promise<number> {
+  if (config.managed) diagnoseInfoOnStdout();
   const missing = missingPrivileges();
   if (missing) throw new CommandError(missing);
   // Listen for stop signals before anything else: a SIGTERM that arrives while the log replays
@@ -299,6 +317,7 @@ async function serve(config: ServeConfig): Promise<number> {
       socket: config.socket,
       ...(inherited === null ? {} : { inheritedSocketFd: inherited }),
       stateDir: config.stateDir,
+      volumesDir: config.volumesDir,
       ...(config.admin ? { admin: config.admin } : {}),
       poolRange: config.poolRange,
       repairOrphans: config.repairOrphans,

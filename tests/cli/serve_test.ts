@@ -1,0 +1,37 @@
+import assert from "node:assert/strict";
+import { parseServe } from "../../src/cli/serve.ts";
+
+function setEnv(name: string, value: string | undefined) {
+  if (value === undefined) Deno.env.delete(name);
+  else Deno.env.set(name, value);
+}
+
+function withEnv<T>(vars: Record<string, string | undefined>, fn: () => T): T {
+  const before = Object.keys(vars).map((name) => [name, Deno.env.get(name)] as const);
+  for (const [name, value] of Object.entries(vars)) setEnv(name, value);
+  try {
+    return fn();
+  } finally {
+    for (const [name, value] of before) setEnv(name, value);
+  }
+}
+
+Deno.test("parseServe keeps volumes in STATE-DIR/volumes unless told otherwise", () => {
+  withEnv({ BERTH_VOLUMES_DIR: undefined }, () => {
+    assert.equal(parseServe(["--state-dir", "/s"]).volumesDir, "/s/volumes");
+    assert.equal(parseServe(["--state-dir", "/s", "--volumes-dir", "/v"]).volumesDir, "/v");
+  });
+});
+
+Deno.test("parseServe reads BERTH_VOLUMES_DIR, and the flag beats it", () => {
+  withEnv({ BERTH_VOLUMES_DIR: "/mnt/volumes" }, () => {
+    assert.equal(parseServe(["--state-dir", "/s"]).volumesDir, "/mnt/volumes");
+    assert.equal(parseServe(["--volumes-dir", "/v"]).volumesDir, "/v");
+  });
+});
+
+Deno.test("parseServe knows a managed plugin by BERTH_MANAGED_PLUGIN=1 only", () => {
+  withEnv({ BERTH_MANAGED_PLUGIN: "1" }, () => assert.equal(parseServe([]).managed, true));
+  withEnv({ BERTH_MANAGED_PLUGIN: "yes" }, () => assert.equal(parseServe([]).managed, false));
+  withEnv({ BERTH_MANAGED_PLUGIN: undefined }, () => assert.equal(parseServe([]).managed, false));
+});
