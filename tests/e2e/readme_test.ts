@@ -65,7 +65,7 @@ Deno.test({
     const env = {
       DOCKER_HOST: `unix://${dockerd.socket}`,
       BERTH_STATE_DIR: join(dir.path, "state"),
-      npm_config_prefix: prefix,
+      "npm_config_prefix": prefix,
       PATH: `${join(prefix, "bin")}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}`,
     };
     const linksBefore = await links();
