@@ -62,6 +62,8 @@ export type RunningBerth = {
 export type StartOptions = {
   /** Where the Docker plugin socket listens; null: no Docker socket (`berth plugin` alone). */
   socket: string | null;
+  /** Run by dockerd as a managed plugin: its links are tagged apart from a host Berth's. */
+  managed?: boolean;
   /** The plugin socket systemd passed (socket activation), served instead of making `socket`. */
   inheritedSocketFd?: number;
   stateDir: string;
@@ -151,8 +153,9 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
       { log: (name, line) => warn(`volume backend "${name}": ${line}`), warn },
     );
     stopBackends = () => volumeBackends.stop();
-    // The alias on every link Berth makes: which state dir (so which Berth) it belongs to.
-    const owner = `berth:${resolve(stateDir)}`;
+    // The alias on every link Berth makes: which state dir (so which Berth) it belongs to. A
+    // managed plugin's state dir is a path inside its rootfs that a Berth on the host may use too.
+    const owner = `berth:${options.managed ? "plugin:" : ""}${resolve(stateDir)}`;
     const plumbing = createIpPlumbing({
       owner,
       ...(options.netns === undefined ? {} : { netns: options.netns }),

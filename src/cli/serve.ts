@@ -316,6 +316,7 @@ async function serve(config: ServeConfig): Promise<number> {
     const berth = await startBerth({
       socket: config.socket,
       ...(inherited === null ? {} : { inheritedSocketFd: inherited }),
+      managed: config.managed,
       stateDir: config.stateDir,
       volumesDir: config.volumesDir,
       ...(config.admin ? { admin: config.admin } : {}),

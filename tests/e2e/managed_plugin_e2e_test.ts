@@ -168,6 +168,13 @@ Deno.test({ name: NAME, ignore: requireOrSkip(NAME) }, async (t) => {
       const create = ["network", "create", "-d", driver, "--ipam-driver", driver];
       const net = (await d.docker([...create, "--subnet", subnet, "n1"])).stdout.trim();
       bridge = `bthb${net.slice(0, 11)}`;
+      // Tagged apart from a Berth on the host whose state dir has the same path.
+      const shown = await new Deno.Command("ip", {
+        args: ["-j", "-d", "link", "show", bridge],
+        stdout: "piped",
+      }).output();
+      const [link] = JSON.parse(new TextDecoder().decode(shown.stdout)) as { ifalias?: string }[];
+      assert.equal(link?.ifalias, "berth:plugin:/var/lib/berth");
       await d.docker([
         "run",
         "-d",
