@@ -23,6 +23,13 @@ export type Actor = {
   settled: AnyMachineSnapshot;
   /** The failed append this actor last stepped back from (every record of a batch shares it). */
   failedWith: Error | null;
+  /** Commands queued or running in its mailbox. */
+  queued: number;
+  /**
+   * On a shared log: how many of the actor's records this node has applied (null: not asked
+   * yet, the store's version at open). An append names it; another node's record raises it.
+   */
+  version: number | null;
 };
 
 export const DONE: Promise<void> = Promise.resolve();
@@ -76,6 +83,8 @@ export function newActor(id: string, snapshot: AnyMachineSnapshot = initialSnaps
     tail: DONE,
     durable: DONE,
     failedWith: null,
+    queued: 0,
+    version: null,
   };
 }
 

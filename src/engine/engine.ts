@@ -6,9 +6,11 @@ export { emittedIntents } from "./_actor.ts";
 import type { Intent } from "../../machines/intents.ts";
 import type { ActorId, KindName, SnapshotOfKind } from "../../machines/mod.ts";
 import {
+  AppendConflictError,
   AppendFailedError,
   AppendStalledError,
   type EventStore,
+  isShared,
   type LogRecord,
 } from "../log/store.ts";
 import { type Effects, type EventFields, OutcomeUnknownError } from "./effects.ts";
@@ -35,7 +37,7 @@ import { createActorTable } from "./_actor_table.ts";
 import { reconcileActors, type ReconcileReport } from "./_reconcile.ts";
 import { type Capture, captureActors, replaySync } from "./_capture.ts";
 import { step as transition } from "./_transition.ts";
-import { initialSnapshot, lean } from "./replay.ts";
+import { initialSnapshot, lean, recordEvent } from "./replay.ts";
 
 export type EngineOptions = {
   store: EventStore;
@@ -114,6 +116,9 @@ type Outcome = { snapshot: AnyMachineSnapshot; durable: Promise<void> };
 /** How often an outcome the log refused (a full disk) is offered to it again. */
 const OUTCOME_RETRY_MS = 500;
 
+/** How many times a command is decided again after other nodes changed its actor first. */
+const CONFLICT_RETRIES = 16;
+
 /** How long commands for an actor whose outcome is unknown wait for its backend to be back. */
 const SETTLE_WAIT_MS = 10_000;
 
@@ -127,6 +132,10 @@ export function createEngine(options: EngineOptions): Engine {
     actors.set(newActor(id, snapshot));
   }
   const observers = new Set<Observer>();
+  // A log other nodes write too: their records step the local actors as replay does (no effect
+  // runs here: effects belong to the node that recorded the intent), in the store's order.
+  const shared = isShared(store) ? store : null;
+  shared?.onRemote((record) => applyRemote(record));
   // Ids of the actors that recorded an event since the last capture().
   let changed = new Set<string>();
   let draining = false;
@@ -157,8 +166,17 @@ export function createEngine(options: EngineOptions): Engine {
     if (draining) return Promise.reject(new UnavailableError("Berth is shutting down"));
     const result = actor.tail.then(work, work);
     inFlight++;
+    actor.queued++;
+    const done = () => {
+      settle();
+      actor.queued--;
+      // Kept while records of other nodes waited behind: forgotten once nothing is queued.
+      if (actor.queued === 0 && (isUnborn(actor) || actor.snapshot.status === "done")) {
+        forget(actor);
+      }
+    };
     // One settle handler per command: the mailbox's next link and the drain count in one go.
-    actor.tail = result.then(settle, settle);
+    actor.tail = result.then(done, done);
     return result;
   }
 
@@ -181,7 +199,9 @@ export function createEngine(options: EngineOptions): Engine {
     const entry: Omit<LogRecord, "seq"> = { at, actor: actor.id, type, v: kind.version, data };
     const before = actor.snapshot;
     const beforeDurable = actor.durable;
-    const durable = store.append(entry).then((logged) => {
+    const appended = shared ? shared.appendAt(entry, versionOf(actor)) : store.append(entry);
+    const durable = appended.then((logged) => {
+      if (shared) applied(actor);
       // Appends resolve in log order: the last to resolve is the newest on disk.
       actor.settled = next;
       // Observers hear events in the order they were logged.
@@ -296,6 +316,9 @@ export function createEngine(options: EngineOptions): Engine {
     }
     actors.set(actor);
     const { intents, durable } = record(actor, event, stepped);
+    // On a shared log the next command of this actor is decided only on what the log took:
+    // another node may have changed it first, and a refused append steps this one back.
+    if (shared) await durable;
     // No effect: free the mailbox now; the caller waits for the disk outside it.
     if (intents.length === 0) return { snapshot: actor.snapshot, durable };
     try {
@@ -419,7 +442,63 @@ export function createEngine(options: EngineOptions): Engine {
     setTimeout(again, OUTCOME_RETRY_MS);
   }
 
+  // Who waits for an actor to reach a version (a command decided again after a conflict).
+  const versionWaiters = new Map<string, { version: number; resolve: () => void }[]>();
+
+  function versionOf(actor: Actor): number {
+    return actor.version ??= shared!.openVersion(actor.id);
+  }
+
+  /** One more record of `actor` applied here; wakes whoever waited for that version. */
+  function applied(actor: Actor) {
+    const version = versionOf(actor) + 1;
+    actor.version = version;
+    const waiting = versionWaiters.get(actor.id);
+    if (!waiting) return;
+    const ready = waiting.filter((waiter) => waiter.version <= version);
+    const rest = waiting.filter((waiter) => waiter.version > version);
+    if (rest.length > 0) versionWaiters.set(actor.id, rest);
+    else versionWaiters.delete(actor.id);
+    for (const waiter of ready) waiter.resolve();
+  }
+
+  /** Resolves once the actor's records up to `version` are applied here. */
+  function whenApplied(actorId: string, version: number): Promise<void> {
+    const actor = actors.get(actorId);
+    if (actor && versionOf(actor) >= version) return Promise.resolve();
+    const waiter = Promise.withResolvers<void>();
+    versionWaiters.set(actorId, [
+      ...(versionWaiters.get(actorId) ?? []),
+      { version, resolve: waiter.resolve },
+    ]);
+    return waiter.promise;
+  }
+
+  /** A record another node appended: the actor steps by it in its turn, with no effect run. */
+  function applyRemote(logged: LogRecord) {
+    const actor = actorFor(logged.actor);
+    enqueue(actor, () => {
+      applied(actor);
+      const stepped = transition(actor.kind.machine, actor.snapshot, recordEvent(logged));
+      if (stepped[0] === actor.snapshot) {
+        warn(
+          `Ignored record ${logged.seq} of another node: ${logged.type} does not apply to ${actor.id}`,
+        );
+      } else {
+        const next = lean(actor.kind.machine, stepped[0]);
+        actor.snapshot = next;
+        actor.settled = next;
+        changed.add(actor.id);
+        if (observers.size > 0) tell(logged, next);
+      }
+      if (isUnborn(actor) || actor.snapshot.status === "done") forget(actor);
+      return DONE;
+    }).catch(() => {}); // only while draining: the next start replays it
+  }
+
   function forget(actor: Actor) {
+    // Another command waits in its mailbox (another node's record): it stays until that ran.
+    if (actor.queued > 1) return;
     if (actors.get(actor.id) === actor) actors.delete(actor.id);
   }
 
@@ -437,13 +516,25 @@ export function createEngine(options: EngineOptions): Engine {
     // The one place where kinds meet the untyped actor table: an id's kind is its machine's, so
     // the snapshot of `volume/x` is a VolumeSnapshot.
     async dispatch<K extends KindName>(actorId: ActorId<K>, decision: Decision<K>) {
-      const actor = actorFor(actorId);
-      const { snapshot, durable } = await enqueue(
-        actor,
-        () => step(actor, decision as AnyDecision),
-      );
-      await durable;
-      return snapshot as SnapshotOfKind[K];
+      for (let attempt = 1;; attempt++) {
+        const actor = actorFor(actorId);
+        try {
+          const { snapshot, durable } = await enqueue(
+            actor,
+            () => step(actor, decision as AnyDecision),
+          );
+          await durable;
+          return snapshot as SnapshotOfKind[K];
+        } catch (error) {
+          // Another node changed the actor first: decided again once its record is applied here.
+          const conflict =
+            error instanceof UnavailableError && error.cause instanceof AppendConflictError
+              ? error.cause
+              : null;
+          if (!shared || !conflict || attempt >= CONFLICT_RETRIES) throw error;
+          await whenApplied(conflict.actor, conflict.version);
+        }
+      }
     },
     read<K extends KindName>(actorId: ActorId<K>): Promise<SnapshotOfKind[K]> {
       const actor = actors.get(actorId);

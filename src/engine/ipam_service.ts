@@ -39,6 +39,9 @@ export type IpamService = {
 
 const poolActor = (poolId: string): ActorId<"pool"> => `pool/${poolId}`;
 
+/** How many pools a RequestPool without a subnet tries when other nodes take them first. */
+const CHOICE_ATTEMPTS = 16;
+
 /** IPAM over `engine`, handing out `prefix`-long pools from `range` when none is asked for. */
 export function createIpamService(engine: Engine, range: Cidr, prefix: number): IpamService {
   // Choosing a pool looks at every pool: one choice at a time, so two never pick the same.
@@ -105,16 +108,25 @@ export function createIpamService(engine: Engine, range: Cidr, prefix: number): 
   return {
     requestPool(request) {
       return oneAtATime(async () => {
-        const cidr = choose(request);
-        const poolId = formatCidr(cidr);
-        if (request.pool !== "" && isResent(request, poolId)) return { poolId, pool: poolId };
-        await engine.dispatch(poolActor(poolId), {
-          type: "pool.request",
-          cidr: poolId,
-          space: request.space,
-          options: request.options,
-        });
-        return { poolId, pool: poolId };
+        for (let attempt = 1;; attempt++) {
+          const cidr = choose(request);
+          const poolId = formatCidr(cidr);
+          if (request.pool !== "" && isResent(request, poolId)) return { poolId, pool: poolId };
+          try {
+            await engine.dispatch(poolActor(poolId), {
+              type: "pool.request",
+              cidr: poolId,
+              space: request.space,
+              options: request.options,
+            });
+            return { poolId, pool: poolId };
+          } catch (error) {
+            // On a log several nodes share, another one took the pool picked here first: the
+            // engine applied its record, so the next choice sees it taken.
+            const raced = request.pool === "" && error instanceof IllegalStateError;
+            if (!raced || attempt >= CHOICE_ATTEMPTS) throw error;
+          }
+        }
       });
     },
     async releasePool(poolId) {

@@ -63,3 +63,37 @@ export class AppendStalledError extends Error {
     super(message);
   }
 }
+
+/**
+ * An append refused because another node changed the actor first (a store several Berths
+ * share): as AppendFailedError, whoever stepped ahead on it steps back; then the command is
+ * decided again once this node has seen the actor at `version`.
+ */
+export class AppendConflictError extends AppendFailedError {
+  override name = "AppendConflictError";
+  constructor(readonly actor: string, readonly version: number) {
+    super(`another node changed ${actor} first (it is at version ${version})`);
+  }
+}
+
+/**
+ * A log several Berths share, each a node. An actor's version is the number of its records in
+ * the log; an append names the version its decision saw and is refused (AppendConflictError)
+ * when another node appended first. What the other nodes append reaches this one through
+ * `onRemote`, in the log's order.
+ */
+export interface SharedEventStore extends EventStore {
+  /** This node's name. */
+  readonly node: string;
+  /** Appends `record` if its actor is still at `version`; resolves once it is durable. */
+  appendAt(record: NewRecord, version: number): Promise<LogRecord>;
+  /** The actor's version in the records this store gave at open (`records()`). */
+  openVersion(actor: string): number;
+  /** Calls `listener` for every record another node appends, once, in order. */
+  onRemote(listener: (record: LogRecord) => void): () => void;
+}
+
+/** Whether `store` is shared by several nodes. */
+export function isShared(store: EventStore): store is SharedEventStore {
+  return "onRemote" in store && typeof (store as SharedEventStore).onRemote === "function";
+}
