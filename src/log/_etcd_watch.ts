@@ -1,0 +1,97 @@
+// A watch over one etcd prefix that delivers every put after a revision exactly once, in order,
+// across reconnects to other members. etcd3 reconnects by itself but resumes from the last
+// response's header revision + 1, which during a catch-up is the store's revision, not the last
+// event sent; so we keep our own resume point and drop what a reconnect sends twice.
+import type { Etcd3, IKeyValue, IWatchResponse } from "etcd3";
+import { StoreUnavailableError } from "./etcd_errors.ts";
+
+/** What became of a watch's connection; `failed` ends it (e.g. its start was compacted away). */
+export type WatchStatus =
+  | { type: "connected"; memberId: string }
+  | { type: "disconnected"; reason: string }
+  | { type: "failed"; reason: string };
+
+/** A running watch; stop() (or `await using`) cancels it. */
+export type EtcdWatch = {
+  /** The etcd revision of the last event delivered (the start revision before any). */
+  readonly revision: number;
+  stop(): Promise<void>;
+} & AsyncDisposable;
+
+export type WatchOptions = {
+  prefix: string;
+  /** Deliver events of revisions after this one. */
+  after: number;
+  timeoutMs: number;
+  /** Called synchronously for each put; must not throw. */
+  onKeyValue(kv: IKeyValue): void;
+  onStatus(status: WatchStatus): void;
+};
+
+/** Starts the watch; resolves once a member accepted it, or rejects within `timeoutMs`. */
+export async function watchPrefix(etcd: Etcd3, options: WatchOptions): Promise<EtcdWatch> {
+  let last = options.after;
+  // only("put"), not ignore("delete"): etcd3 1.1.2's ignore() is only() (it would drop puts).
+  const watcher = etcd.watch().prefix(options.prefix).only("put")
+    .startRevision(String(last + 1)).watcher();
+  watcher.on("data", (response: IWatchResponse) => {
+    // etcd never splits one revision's events over two responses, so "after `last`" is exact.
+    let top = last;
+    for (const event of response.events) {
+      const revision = Number(event.kv.mod_revision);
+      if (revision <= last) continue;
+      options.onKeyValue(event.kv);
+      top = Math.max(top, revision);
+    }
+    last = top;
+  });
+  watcher.on("disconnected", (error: Error) => {
+    // Runs before etcd3's reconnect timer fires, so the new stream starts where we stopped.
+    watcher.request.start_revision = String(last + 1);
+    options.onStatus({ type: "disconnected", reason: firstLine(error) });
+  });
+  watcher.on("connected", (response: IWatchResponse) => {
+    options.onStatus({ type: "connected", memberId: response.header.member_id });
+  });
+  const started = Promise.withResolvers<void>();
+  watcher.once("connected", () => started.resolve());
+  watcher.on("error", (error: Error) => {
+    started.reject(error);
+    options.onStatus({ type: "failed", reason: firstLine(error) });
+  });
+  const timer = setTimeout(
+    () => started.reject(new Error(`no member accepted it within ${options.timeoutMs} ms`)),
+    options.timeoutMs,
+  );
+  try {
+    await started.promise;
+  } catch (error) {
+    await watcher.cancel();
+    throw new StoreUnavailableError(`cannot watch from revision ${options.after}`, error);
+  } finally {
+    clearTimeout(timer);
+  }
+  const stop = () => bounded(watcher.cancel(), options.timeoutMs);
+  return {
+    get revision() {
+      return last;
+    },
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
+}
+
+/** Waits for `promise` at most `ms`: a cancel sent to a dead member is never answered. */
+async function bounded(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<void>((resolve) => timer = setTimeout(resolve, ms));
+  try {
+    await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function firstLine(error: Error): string {
+  return error.message.split("\n")[0]!;
+}
