@@ -4,8 +4,9 @@
 import { Buffer } from "node:buffer";
 import { Etcd3, type IKeyValue, type IRangeRequest, type IRequestOp } from "etcd3";
 import { etcdKeys, prefixEnd } from "./_etcd_keys.ts";
+import { faultHandling, withRetry } from "./_etcd_retry.ts";
 import { type EtcdWatch, watchPrefix, type WatchStatus } from "./_etcd_watch.ts";
-import { AppendConflictError, StoreUnavailableError } from "./etcd_errors.ts";
+import { AppendConflictError } from "./etcd_errors.ts";
 
 export type { EtcdWatch, WatchStatus };
 
@@ -70,13 +71,15 @@ export function createEtcdClient(options: EtcdClientOptions): EtcdClient {
     hosts: options.endpoints,
     // A dead member's TCP connection is noticed by these pings, not by the next call; etcd's
     // default --grpc-keepalive-min-time is 5 s, pinging faster gets the stream cut.
-    grpcOptions: { "grpc.keepalive_time_ms": 10_000, "grpc.keepalive_timeout_ms": timeoutMs },
+    grpcOptions: {
+      "grpc.keepalive_time_ms": 10_000,
+      "grpc.keepalive_timeout_ms": timeoutMs,
+      // A watch catching up sends up to 1000 revisions in one message (8.6 MB for 80 appends of
+      // 100 1 kB records); over grpc-js's 4 MiB default the stream fails and retries forever.
+      "grpc.max_receive_message_length": -1,
+    },
+    faultHandling: faultHandling(),
   });
-  // One absolute deadline per call: etcd3 retries on another member within it, never past it.
-  const deadline = () => ({ deadline: new Date(Date.now() + timeoutMs) });
-  const unavailable = (what: string) => (error: unknown): never => {
-    throw new StoreUnavailableError(what, error);
-  };
   const toEvent = (kv: IKeyValue): StoredEvent => {
     const where = keys.parseEvent(kv.key.toString());
     if (where === null) throw new Error(`Cannot read etcd key "${kv.key}": not an event key`);
@@ -86,8 +89,11 @@ export function createEtcdClient(options: EtcdClientOptions): EtcdClient {
   async function* paged(request: IRangeRequest, what: string): AsyncIterable<StoredEvent> {
     let key = request.key!;
     for (;;) {
-      const page = await etcd.kv.range({ ...request, key, limit: PAGE_SIZE }, deadline())
-        .catch(unavailable(what));
+      const page = await withRetry(
+        what,
+        timeoutMs,
+        (options) => etcd.kv.range({ ...request, key, limit: PAGE_SIZE }, options),
+      );
       for (const kv of page.kvs) yield toEvent(kv);
       const last = page.kvs.at(-1);
       if (!page.more || last === undefined) return;
@@ -133,8 +139,12 @@ export function createEtcdClient(options: EtcdClientOptions): EtcdClient {
           },
         ],
       };
-      const response = await etcd.kv.txn(request, deadline())
-        .catch(unavailable(`cannot append to "${actor}"`));
+      // A retried attempt whose first try had committed meets a conflict: see `landed` below.
+      const response = await withRetry(
+        `cannot append to "${actor}"`,
+        timeoutMs,
+        (options) => etcd.kv.txn(request, options),
+      );
       if (response.succeeded) return { version: next, revision: Number(response.header.revision) };
       const [headRead, ours] = response.responses.map((r) => r.response_range.kvs);
       const current = headRead?.[0];
@@ -157,10 +167,11 @@ export function createEtcdClient(options: EtcdClientOptions): EtcdClient {
       );
     },
     async currentRevision() {
-      const response = await etcd.kv.range(
-        { key: Buffer.from(keys.events), count_only: true },
-        deadline(),
-      ).catch(unavailable("cannot read the revision"));
+      const response = await withRetry(
+        "cannot read the revision",
+        timeoutMs,
+        (options) => etcd.kv.range({ key: Buffer.from(keys.events), count_only: true }, options),
+      );
       return Number(response.header.revision);
     },
     readAll(atRevision) {
