@@ -2,6 +2,7 @@
 // across reconnects to other members. etcd3 reconnects by itself but resumes from the last
 // response's header revision + 1, which during a catch-up is the store's revision, not the last
 // event sent; so we keep our own resume point and drop what a reconnect sends twice.
+import { Buffer } from "node:buffer";
 import type { Etcd3, IKeyValue, IWatchResponse } from "etcd3";
 import { StoreUnavailableError } from "./etcd_errors.ts";
 
@@ -55,19 +56,25 @@ export async function watchPrefix(etcd: Etcd3, options: WatchOptions): Promise<E
   });
   const started = Promise.withResolvers<void>();
   watcher.once("connected", () => started.resolve());
+  let failed = false;
   watcher.on("error", (error: Error) => {
+    failed = true;
     started.reject(error);
-    options.onStatus({ type: "failed", reason: firstLine(error) });
+    void explain(etcd, options.prefix, last + 1, error)
+      .then((reason) => options.onStatus({ type: "failed", reason }));
   });
+  const what = `cannot watch from revision ${options.after}`;
   const timer = setTimeout(
-    () => started.reject(new Error(`no member accepted it within ${options.timeoutMs} ms`)),
+    () => started.reject(new StoreUnavailableError(what, `no answer in ${options.timeoutMs} ms`)),
     options.timeoutMs,
   );
   try {
     await started.promise;
   } catch (error) {
     await watcher.cancel();
-    throw new StoreUnavailableError(`cannot watch from revision ${options.after}`, error);
+    if (!failed) throw error;
+    const reason = await explain(etcd, options.prefix, last + 1, error as Error);
+    throw new Error(`Cannot watch from revision ${options.after}: ${reason}`, { cause: error });
   } finally {
     clearTimeout(timer);
   }
@@ -90,6 +97,20 @@ async function bounded(promise: Promise<void>, ms: number): Promise<void> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Why etcd canceled a watch. etcd 3.4 cancels one whose start was compacted with only
+ * compact_revision set, which etcd3 drops ("Watcher canceled: "): a read at that revision says it.
+ */
+async function explain(etcd: Etcd3, prefix: string, revision: number, error: Error) {
+  if (error.message !== "Watcher canceled: ") return firstLine(error);
+  const deadline = new Date(Date.now() + 2_000);
+  return await etcd.kv.range({ key: Buffer.from(prefix), count_only: true, revision }, { deadline })
+    .then(
+      () => "etcd canceled the watch without a reason",
+      (cause: Error) => `etcd canceled the watch: ${firstLine(cause)}`,
+    );
 }
 
 function firstLine(error: Error): string {

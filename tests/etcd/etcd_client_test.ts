@@ -1,7 +1,8 @@
 // createEtcdClient against a real three-member etcd: conditional appends under a race, conflicts
 // carrying the current head, paged reads for replay.
 import assert from "node:assert/strict";
-import { createEtcdClient, type StoredEvent } from "../../src/log/etcd_client.ts";
+import { setTimeout as sleep } from "node:timers/promises";
+import { createEtcdClient, type StoredEvent, type WatchStatus } from "../../src/log/etcd_client.ts";
 import { AppendConflictError } from "../../src/log/etcd_errors.ts";
 import { skipUnless } from "../helpers/skip.ts";
 import { etcdMissing, startEtcdCluster } from "./_etcd_cluster.ts";
@@ -92,6 +93,51 @@ Deno.test({
         );
         await assert.rejects(client.appendIfHead("volume/new", 3, ["x"]), /found 0$/);
       });
+    } finally {
+      client.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "createEtcdClient refuses to read or watch from a compacted revision, saying so",
+  ignore,
+  async fn() {
+    await using cluster = await startEtcdCluster();
+    const client = createEtcdClient({ endpoints: cluster.endpoints, cluster: "compact" });
+    try {
+      await client.appendIfHead("volume/c", 0, ["1"]);
+      await client.appendIfHead("volume/c", 1, ["2"]);
+      const revision = await client.currentRevision();
+      const compaction = await new Deno.Command("etcdctl", {
+        args: [`--endpoints=${cluster.endpoints[0]}`, "compaction", String(revision)],
+        env: { ETCDCTL_API: "3" },
+        stdout: "null",
+      }).output();
+      assert.ok(compaction.success, new TextDecoder().decode(compaction.stderr));
+      // etcd accepts the watch, then cancels it: the watch reports "failed", delivers nothing.
+      const statuses: WatchStatus[] = [];
+      const delivered: StoredEvent[] = [];
+      await using _watch = await client.watchFrom(
+        1,
+        (e) => delivered.push(e),
+        (s) => statuses.push(s),
+      );
+      for (let i = 0; i < 100 && !statuses.some((s) => s.type === "failed"); i++) await sleep(20);
+      const failed = statuses.find((s) => s.type === "failed");
+      assert.match(
+        failed?.type === "failed" ? failed.reason : JSON.stringify(statuses),
+        /compacted/,
+      );
+      assert.deepEqual(delivered, []);
+      await assert.rejects(
+        collect(client.readAll(revision - 1)),
+        /^Error: Cannot read the log at revision \d+: .*compacted/,
+      );
+      assert.deepEqual((await collect(client.readActor("volume/c"))).map((e) => e.value), [
+        "1",
+        "2",
+      ]);
     } finally {
       client.close();
     }
