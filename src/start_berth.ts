@@ -25,12 +25,15 @@ import { createNetworkService, type NetworkService } from "./engine/network_serv
 import { sweepOrphanLinks } from "./engine/orphans.ts";
 import { RecordSchemaError, replayInSlices } from "./engine/replay.ts";
 import { createVolumeEffects } from "./engine/volume_effects.ts";
-import { loadReplayBase } from "./engine/snapshots.ts";
+import { loadReplayBase, type ReplayBase } from "./engine/snapshots.ts";
 import { createVolumeService, type VolumeService } from "./engine/volume_service.ts";
 import { LogDamagedError, openFileStore } from "./log/file_store.ts";
 import { lockStateDir } from "./log/lock.ts";
 import { scanLog } from "./log/reader.ts";
 import type { EventStore } from "./log/store.ts";
+import { openEtcdStore } from "./log/etcd_store.ts";
+import { StoreUnavailableError } from "./log/etcd_errors.ts";
+import type { Checkpointer } from "./engine/checkpoint.ts";
 import type { AdminAddress } from "./transport/admin/address.ts";
 import { createMetrics } from "./transport/admin/metrics.ts";
 import { type AdminServer, serveAdmin } from "./transport/admin/server.ts";
@@ -62,6 +65,11 @@ export type RunningBerth = {
 export type StartOptions = {
   /** Where the Docker plugin socket listens; null: no Docker socket (`berth plugin` alone). */
   socket: string | null;
+  /**
+   * Keep the log in etcd, shared with the other nodes of a cluster, instead of the state dir.
+   * For now only IPAM is served then: pools and addresses are the cluster's.
+   */
+  etcd?: { endpoints: string[]; cluster: string; node: string };
   /** Run by dockerd as a managed plugin: its links are tagged apart from a host Berth's. */
   managed?: boolean;
   /** The plugin socket systemd passed (socket activation), served instead of making `socket`. */
@@ -99,6 +107,15 @@ export type StartOptions = {
   onCall?: (call: AnsweredCall) => void;
 };
 
+/** A log in etcd has no snapshot files yet: replay reads all of it. */
+const NO_SNAPSHOT: ReplayBase = { seq: 0, actors: new Map(), file: null, fullSeq: 0, deltas: 0 };
+
+/** Nor does it take any. */
+const NO_CHECKPOINTS: Checkpointer = {
+  checkpoint: () => Promise.resolve(null),
+  stop: () => Promise.resolve(),
+};
+
 /**
  * Locks the state dir, opens the admin endpoint (answering "starting"), replays the log,
  * reconciles with the host, then opens the plugin socket and marks itself ready.
@@ -121,7 +138,7 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
       options.onAdmin?.(admin);
     }
     const replayStart = performance.now();
-    const store = await openFileStore({
+    const fileStore = options.etcd ? null : await openFileStore({
       dir: logDir,
       warn,
       ...(options.segmentBytes === undefined ? {} : { segmentBytes: options.segmentBytes }),
@@ -134,8 +151,13 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
         durable: (seconds) => metrics.appendSeconds.observe(seconds),
       },
     });
-    // The newest good snapshot, then only the log after it.
-    const base = await loadReplayBase(logDir, store, warn);
+    const store: EventStore = fileStore ??
+      await openEtcdStore({ ...options.etcd!, warn }).catch((error) => {
+        throw new StoreUnavailableError("cannot read the log from etcd", error);
+      });
+    const logBytes = () => fileStore?.stats().bytes ?? 0;
+    // The newest good snapshot, then only the log after it (etcd: the whole log, for now).
+    const base = fileStore ? await loadReplayBase(logDir, fileStore, warn) : NO_SNAPSHOT;
     const actors = await replayInSlices(store.records(base.seq), warn, base.actors).catch(
       async (error) => {
         throw error instanceof RecordSchemaError ? await located(logDir, error) : error;
@@ -170,7 +192,7 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
     };
     const engine = createEngine({ store, effects, warn, actors });
     volumeBackends.assignAll(engine.list("volume").map(([, volume]) => volume.context));
-    const checkpointer = createCheckpointer({
+    const checkpointer = !fileStore ? NO_CHECKPOINTS : createCheckpointer({
       engine,
       store,
       dir: logDir,
@@ -179,7 +201,7 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
       sinceFull: base.fullSeq,
       sinceDeltas: base.deltas,
       replayedTail: replayed.records > 0,
-      logBytes: () => store.stats().bytes,
+      logBytes,
       // The checkpointer warns only of a snapshot it could not write.
       warn: (line) => {
         metrics.snapshots.failures++;
@@ -212,7 +234,8 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
     const volumes = createVolumeService(engine);
     const server = options.socket === null ? null : await servePlugin({
       path: options.socket,
-      routes: {
+      // On etcd only IPAM is the cluster's yet: volumes and networks stay a node's own (file).
+      routes: options.etcd ? ipamRoutes(ipam) : {
         ...volumeRoutes(volumes),
         ...networkRoutes(networks),
         ...ipamRoutes(ipam),
@@ -228,7 +251,7 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
         : { inheritedFd: options.inheritedSocketFd }),
     });
     if (server) metrics.pluginConnections = server.connections;
-    admin?.ready({ engine, lastSeq: store.lastSeq, logBytes: () => store.stats().bytes });
+    admin?.ready({ engine, lastSeq: store.lastSeq, logBytes });
     // The start counts as a busy spell: what it read and dropped is given back at the first lull
     // (idle with 100,000 volumes: 162 MiB resident instead of 277). Not before the socket opens:
     // that collection took 0.3–0.5 s of the start.

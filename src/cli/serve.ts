@@ -10,6 +10,7 @@ import { type CheckpointPolicy, DEFAULT_CHECKPOINT_POLICY } from "../engine/chec
 import { HistoryCompactedError } from "../engine/snapshots.ts";
 import { DEFAULT_STALL_MS, LogDamagedError, SymlinkRefusedError } from "../log/file_store.ts";
 import { StateDirLockedError } from "../log/lock.ts";
+import { StoreUnavailableError } from "../log/etcd_errors.ts";
 import { startBerth } from "../start_berth.ts";
 import type { HttpLimits } from "../transport/_http1.ts";
 import { SocketInUseError } from "../transport/_unix_socket.ts";
@@ -113,6 +114,14 @@ Options:
   --log-format F     text (default: "[INFO] berth: …") or json: one JSON  [env BERTH_LOG_FORMAT]
                      object a line with @level, @message, @timestamp, and for calls method,
                      entity, outcome, ms and error
+  --store S          where the log lives: file (default: the state dir)  [env BERTH_STORE]
+                     or etcd, shared by the nodes of a cluster. On etcd, for now, only IPAM is
+                     served: pools and addresses are the cluster's, an address is never handed
+                     out twice across nodes (each append a transaction on the pool's version)
+  --etcd-endpoints L http://HOST:PORT,... of the etcd members      [env BERTH_ETCD_ENDPOINTS]
+  --cluster NAME     the Berth cluster: its log is /berth/NAME/ in etcd  [env BERTH_CLUSTER]
+                     (default: berth)
+  --node NAME        this node's name in the log (default: the hostname)   [env BERTH_NODE]
   --config FILE      go-plugin volume backends, JSON:                      [env BERTH_CONFIG]
                      {"backends": {"NAME": {"command": ["/path/bin", "arg"], "env": {}}}}
                      Each is launched, health-checked and restarted if it dies; a volume made
@@ -153,6 +162,8 @@ export type ServeConfig = {
   logFormat: LogFormat;
   /** BERTH_MANAGED_PLUGIN=1: run by dockerd as a managed (v2) plugin. */
   managed: boolean;
+  /** --store etcd: the members, the cluster and this node; null for the file store. */
+  etcd: { endpoints: string[]; cluster: string; node: string } | null;
 };
 
 function setting(flag: string | undefined, env: string, fallback: string): string {
@@ -188,7 +199,34 @@ export const SERVE_FLAGS = {
   "log-timeout": { type: "string" },
   "log-level": { type: "string" },
   "log-format": { type: "string" },
+  store: { type: "string" },
+  "etcd-endpoints": { type: "string" },
+  cluster: { type: "string" },
+  node: { type: "string" },
 } as const;
+
+/** --store and the etcd settings, checked: null for the file store. */
+function etcdSetting(
+  values: Partial<Record<keyof typeof SERVE_FLAGS, string>>,
+): ServeConfig["etcd"] {
+  const store = setting(values.store, "BERTH_STORE", "file");
+  if (store === "file") return null;
+  if (store !== "etcd") throw new UsageError(`store "${store}" must be file or etcd`);
+  const list = setting(values["etcd-endpoints"], "BERTH_ETCD_ENDPOINTS", "");
+  const endpoints = list.split(",").filter((text) => text !== "").map((text) => {
+    const match = /^(?:http:\/\/)?([\w.-]+|\[[\da-f:]+\]):(\d{1,5})\/?$/i.exec(text.trim());
+    if (!match) throw new UsageError(`etcd endpoint "${text}" must be http://HOST:PORT`);
+    return `${match[1]}:${match[2]}`;
+  });
+  if (endpoints.length === 0) throw new UsageError("--store etcd needs --etcd-endpoints");
+  const cluster = setting(values.cluster, "BERTH_CLUSTER", "berth");
+  if (!/^[a-z0-9][a-z0-9_-]{0,62}$/.test(cluster)) {
+    throw new UsageError(`cluster "${cluster}" must match [a-z0-9][a-z0-9_-]*`);
+  }
+  const node = setting(values.node, "BERTH_NODE", Deno.hostname());
+  if (!/^[\w.-]{1,64}$/.test(node)) throw new UsageError(`node "${node}" must match [\w.-]+`);
+  return { endpoints, cluster, node };
+}
 
 export function parseServe(args: string[]): ServeConfig {
   const { values } = parseFlags(args, SERVE_FLAGS);
@@ -265,6 +303,7 @@ export function parseServe(args: string[]): ServeConfig {
   if (logFormat !== "text" && logFormat !== "json") {
     throw new UsageError(`log format "${logFormat}" must be text or json`);
   }
+  const etcd = etcdSetting(values);
   const configFile = values.config ?? Deno.env.get("BERTH_CONFIG");
   let backends = new Map<string, BackendSpec>();
   try {
@@ -283,6 +322,7 @@ export function parseServe(args: string[]): ServeConfig {
     logLevel: logLevel as LogLevel,
     logFormat,
     managed: Deno.env.get("BERTH_MANAGED_PLUGIN") === "1",
+    etcd,
     stateDir,
     volumesDir,
     admin,
@@ -317,6 +357,7 @@ async function serve(config: ServeConfig): Promise<number> {
       socket: config.socket,
       ...(inherited === null ? {} : { inheritedSocketFd: inherited }),
       managed: config.managed,
+      ...(config.etcd ? { etcd: config.etcd } : {}),
       stateDir: config.stateDir,
       volumesDir: config.volumesDir,
       ...(config.admin ? { admin: config.admin } : {}),
@@ -352,7 +393,7 @@ async function serve(config: ServeConfig): Promise<number> {
   } catch (error) {
     const known = error instanceof StateDirLockedError || error instanceof LogDamagedError ||
       error instanceof SocketInUseError || error instanceof HistoryCompactedError ||
-      error instanceof SymlinkRefusedError;
+      error instanceof SymlinkRefusedError || error instanceof StoreUnavailableError;
     if (error instanceof LogDamagedError) {
       throw new CommandError(
         `${error.message} (berth verify checks the whole log; berth repair --truncate-at ` +

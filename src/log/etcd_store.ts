@@ -1,0 +1,171 @@
+// The log in etcd, shared by the Berth nodes of one cluster: a SharedEventStore over the etcd
+// client. Each record is one transaction that puts it as its actor's next event only if the
+// actor is still at the version the engine decided on; a record's sequence number is the etcd
+// revision that wrote it, so every node sees one order. A watch brings the other nodes' records.
+//
+// A record carries the node that appended it and an id of its append. The watch also brings this
+// node's own records: those it was told of are skipped; one whose append failed for want of an
+// answer (it may have committed all the same) is applied like another node's when it shows up.
+import { AppendConflictError as EtcdConflict, StoreUnavailableError } from "./etcd_errors.ts";
+import { createEtcdClient, type EtcdWatch, type StoredEvent } from "./etcd_client.ts";
+import {
+  AppendConflictError,
+  AppendFailedError,
+  type LogRecord,
+  type NewRecord,
+  type SharedEventStore,
+} from "./store.ts";
+
+export type EtcdStoreOptions = {
+  /** `host:port` of the etcd members. */
+  endpoints: string[];
+  /** The Berth cluster: its records live under /berth/<cluster>/. */
+  cluster: string;
+  /** This node's name, carried on each record it appends. */
+  node: string;
+  /** Bound on every etcd call (default 5000 ms): past it a call fails with "store unavailable". */
+  timeoutMs?: number;
+  /** Told when the watch loses or regains etcd. */
+  warn?: (message: string) => void;
+};
+
+/** A record as it lies in etcd: the log record's fields, its node and its append's id. */
+type Stored = NewRecord & { node: string; id: string };
+
+export type EtcdEventStore = SharedEventStore & {
+  /** The etcd revision up to which this node has seen the cluster's log. */
+  readonly revision: number;
+};
+
+/** Reads the cluster's whole log from etcd, then watches it; the store is then ready. */
+export async function openEtcdStore(options: EtcdStoreOptions): Promise<EtcdEventStore> {
+  const { node } = options;
+  const warn = options.warn ?? (() => {});
+  const client = createEtcdClient({
+    endpoints: options.endpoints,
+    cluster: options.cluster,
+    ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+  });
+  const decode = (event: StoredEvent): { record: LogRecord; from: string; id: string } => {
+    const { node: from, id, ...entry } = JSON.parse(event.value) as Stored;
+    return { record: { seq: event.revision, ...entry }, from, id };
+  };
+  let atOpen: LogRecord[];
+  let revision: number;
+  const openVersions = new Map<string, number>();
+  try {
+    revision = await client.currentRevision();
+    const read: LogRecord[] = [];
+    for await (const event of client.readAll(revision)) {
+      read.push(decode(event).record);
+      openVersions.set(event.actor, Math.max(openVersions.get(event.actor) ?? 0, event.version));
+    }
+    atOpen = read.sort((a, b) => a.seq - b.seq);
+  } catch (error) {
+    client.close();
+    throw error;
+  }
+  let lastSeq = revision;
+  const remoteListeners = new Set<(record: LogRecord) => void>();
+  const listeners = new Set<(record: LogRecord) => void>();
+  const tell = (record: LogRecord, remote: boolean) => {
+    if (remote) { for (const listener of remoteListeners) listener(record); }
+    for (const listener of listeners) listener(record);
+  };
+  // This node's appends by id: in flight (the watch may show them first), or failed unanswered.
+  const inFlight = new Map<string, LogRecord | null>();
+  const unanswered = new Set<string>();
+  let appends = 0;
+  const prefix = `${node}-${crypto.randomUUID().slice(0, 8)}-`;
+  const pending = new Set<Promise<unknown>>();
+
+  const onEvent = (event: StoredEvent) => {
+    const { record, from, id } = decode(event);
+    lastSeq = Math.max(lastSeq, record.seq);
+    if (from === node && inFlight.has(id)) {
+      inFlight.set(id, record); // its append's answer tells the engine
+      return;
+    }
+    if (from === node && !unanswered.delete(id) && id.startsWith(prefix)) return;
+    tell(record, true);
+  };
+  let watch: EtcdWatch;
+  try {
+    watch = await client.watchFrom(revision, onEvent, (status) => {
+      if (status.type === "disconnected") warn(`etcd watch lost its member: ${status.reason}`);
+      if (status.type === "failed") warn(`etcd watch ended: ${status.reason}; restart Berth`);
+    });
+  } catch (error) {
+    client.close();
+    throw error;
+  }
+
+  function appendAt(entry: NewRecord, version: number): Promise<LogRecord> {
+    const id = `${prefix}${++appends}`;
+    inFlight.set(id, null);
+    const stored: Stored = { ...entry, node, id };
+    const done = client.appendIfHead(entry.actor, version, [JSON.stringify(stored)]).then(
+      ({ revision: seq }) => {
+        inFlight.delete(id);
+        lastSeq = Math.max(lastSeq, seq);
+        const record: LogRecord = { seq, ...entry };
+        tell(record, false);
+        return record;
+      },
+      (error) => {
+        const seen = inFlight.get(id);
+        inFlight.delete(id);
+        if (error instanceof EtcdConflict) {
+          throw new AppendConflictError(entry.actor, error.current);
+        }
+        if (error instanceof StoreUnavailableError) {
+          // It may yet have committed: if the watch shows it, it is applied as it comes.
+          if (seen) tell(seen, true);
+          else unanswered.add(id);
+          throw new AppendFailedError(error.message);
+        }
+        throw error;
+      },
+    );
+    pending.add(done);
+    done.finally(() => pending.delete(done)).catch(() => {});
+    return done;
+  }
+
+  return {
+    node,
+    get revision() {
+      return lastSeq;
+    },
+    get lastSeq() {
+      return lastSeq;
+    },
+    get firstSeq() {
+      return atOpen[0]?.seq ?? lastSeq + 1;
+    },
+    *records(after = 0) {
+      for (const record of atOpen) if (record.seq > after) yield record;
+    },
+    appendAt,
+    append(entry) {
+      return appendAt(entry, openVersions.get(entry.actor) ?? 0);
+    },
+    openVersion: (actor) => openVersions.get(actor) ?? 0,
+    onRemote(listener) {
+      remoteListeners.add(listener);
+      return () => remoteListeners.delete(listener);
+    },
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    async flush() {
+      await Promise.allSettled([...pending]);
+    },
+    async close() {
+      await Promise.allSettled([...pending]);
+      await watch.stop();
+      client.close();
+    },
+  };
+}

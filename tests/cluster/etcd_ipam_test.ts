@@ -1,0 +1,116 @@
+// Two Berth processes, nodes of one cluster whose log is a real three-member etcd: addresses and
+// pools asked of both at once are never handed out twice, an address released on one node is
+// reused by the other, a SIGKILLed etcd member loses nothing acknowledged, and a node restarted
+// finds the cluster's state.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { spawnBerth } from "../helpers/berth_process.ts";
+import { pluginClient } from "../helpers/plugin_socket.ts";
+import { skipUnless } from "../helpers/skip.ts";
+import { tempDir } from "../helpers/temp_dir.ts";
+import { etcdMissing, startEtcdCluster } from "../etcd/_etcd_cluster.ts";
+
+const TEST_NAME = "IPAM on etcd: two nodes never hand out an address or a pool twice";
+
+Deno.test({
+  name: TEST_NAME,
+  ignore: skipUnless(TEST_NAME, etcdMissing()),
+  async fn() {
+    await using etcd = await startEtcdCluster();
+    await using dir = await tempDir("berth-cluster-");
+    const endpoints = etcd.endpoints.map((endpoint) => `http://${endpoint}`).join(",");
+    const args = (node: string) => [
+      "serve",
+      "--socket",
+      join(dir.path, `${node}.sock`),
+      "--state-dir",
+      join(dir.path, node),
+      "--store",
+      "etcd",
+      "--etcd-endpoints",
+      endpoints,
+      "--cluster",
+      "ipamtest",
+      "--node",
+      node,
+    ];
+    await using a = spawnBerth(args("a"));
+    await using b = spawnBerth(args("b"));
+    await Promise.all([a.ready(join(dir.path, "a.sock")), b.ready(join(dir.path, "b.sock"))]);
+    const clientA = pluginClient(join(dir.path, "a.sock"));
+    const clientB = pluginClient(join(dir.path, "b.sock"));
+    try {
+      const ok = async (client: typeof clientA, method: string, body: unknown) => {
+        const reply = await client.call(method, body);
+        assert.equal(reply.status, 200, `${method}: ${reply.text}`);
+        return reply.body as Record<string, string>;
+      };
+      // Only IPAM is served on etcd for now; volumes and networks are refused as unknown.
+      assert.equal((await clientA.call("VolumeDriver.Create", { Name: "v" })).status, 404);
+
+      const { PoolID: pool } = await ok(clientA, "IpamDriver.RequestPool", {
+        AddressSpace: "GlobalDefault",
+        Pool: "198.18.40.0/24",
+      });
+      const asked = Promise.all(
+        Array.from(
+          { length: 200 },
+          (_, i) =>
+            ok(i % 2 ? clientA : clientB, "IpamDriver.RequestAddress", {
+              PoolID: pool,
+              Address: "",
+            }),
+        ),
+      );
+      asked.catch(() => {}); // awaited below, after the member's kill
+      // A member dies under the load: the other two keep the quorum.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await etcd.kill(0);
+      const given = (await asked).map((reply) => reply.Address!);
+      assert.equal(new Set(given).size, 200, "no address handed out twice");
+      await etcd.restart(0);
+
+      // Pools without a subnet, asked of both nodes at once: none overlaps.
+      const pools = await Promise.all(
+        Array.from(
+          { length: 20 },
+          (_, i) =>
+            ok(i % 2 ? clientA : clientB, "IpamDriver.RequestPool", {
+              AddressSpace: "GlobalDefault",
+              Pool: "",
+            }),
+        ),
+      );
+      assert.equal(new Set(pools.map((reply) => reply.Pool)).size, 20, "no pool twice");
+
+      // Released on either node, free on both: the lowest address comes back on the other.
+      await Promise.all(
+        given.map((address, i) =>
+          ok(i % 2 ? clientB : clientA, "IpamDriver.ReleaseAddress", {
+            PoolID: pool,
+            Address: address,
+          })
+        ),
+      );
+      const again = await ok(clientB, "IpamDriver.RequestAddress", { PoolID: pool, Address: "" });
+      assert.equal(again.Address, "198.18.40.1/24");
+    } finally {
+      clientA[Symbol.dispose]();
+      clientB[Symbol.dispose]();
+    }
+
+    // Node b killed and started again: it reads the cluster's log, held address included.
+    b.kill("SIGKILL");
+    await b.exited();
+    await using b2 = spawnBerth(args("b"));
+    await b2.ready(join(dir.path, "b.sock"));
+    using clientB2 = pluginClient(join(dir.path, "b.sock"));
+    const next = await clientB2.call("IpamDriver.RequestAddress", {
+      PoolID: "198.18.40.0/24",
+      Address: "",
+    });
+    assert.equal((next.body as { Address: string }).Address, "198.18.40.2/24", next.text);
+    a.kill("SIGTERM");
+    assert.equal((await a.exited()).code, 0, a.stderr());
+  },
+});
