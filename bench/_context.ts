@@ -75,7 +75,13 @@ export async function withCpu(server: ServerProcess, run: () => Promise<PhaseRes
 }
 
 /** A Berth child under test: its process, its state dir and the bench's connections to it. */
-export type BerthUnderTest = { berth: ServerProcess; stateDir: string; clients: PluginClient[] };
+export type BerthUnderTest = {
+  berth: ServerProcess;
+  stateDir: string;
+  clients: PluginClient[];
+  /** How many records its log holds (default: counted in the state dir's segments). */
+  logRecords?: () => Promise<number>;
+};
 
 /** Runs one timed phase on Berth, counting the log records it made durable, into `rows`. */
 export async function berthPhase(
@@ -84,13 +90,14 @@ export async function berthPhase(
   spec: { workload: string; count: number; length: PhaseLength; unit: Unit },
 ) {
   const { berth, stateDir, clients } = target;
-  const before = await countLogEvents(stateDir);
+  const count = target.logRecords ?? (() => countLogEvents(stateDir));
+  const before = await count();
   const measured = await withCpu(
     berth,
     () => runPhase(spec.workload, clients, spec.count, spec.length, spec.unit),
   );
   const phase = measured.phase;
-  const records = (await countLogEvents(stateDir)) - before;
+  const records = (await count()) - before;
   rows.push({ server: "Berth", records, ...measured });
   progress(`${spec.workload} × ${spec.count}: ${(phase.calls / phase.seconds).toFixed(0)} calls/s`);
   failOnErrors(phase);

@@ -16,6 +16,8 @@ import {
   stopBerth,
 } from "./_context.ts";
 import { expectEmpty, runPhase, type Unit } from "./_workloads.ts";
+import { etcdMissing, startEtcdCluster } from "../tests/etcd/_etcd_cluster.ts";
+import { createEtcdClient } from "../src/log/etcd_client.ts";
 
 /** The one pool every client draws from: 1,022 usable addresses, far more than 64 clients hold. */
 const POOL = "198.18.40.0/22";
@@ -134,4 +136,54 @@ export async function runIpamPhases(ctx: Context) {
     unit: addressPairUnit(standing),
   });
   await stopBerth(berth, clients);
+  await runIpamEtcdPhases(ctx);
+}
+
+/**
+ * The same pairs with the log in a three-member etcd on loopback (each record a transaction on
+ * its pool's version, fsynced by a quorum), against the file store above. Skipped without etcd.
+ */
+async function runIpamEtcdPhases(ctx: Context) {
+  const missing = etcdMissing();
+  if (missing) {
+    progress(`IPAM on etcd skipped: ${missing}`);
+    return;
+  }
+  const etcd = await startEtcdCluster();
+  let stopped = false;
+  const stopEtcd = async () => {
+    if (stopped) return;
+    stopped = true;
+    await etcd[Symbol.asyncDispose]();
+  };
+  ctx.cleanups.push(stopEtcd);
+  const stateDir = join(ctx.dir, "state-ipam-etcd");
+  const socket = join(ctx.dir, "ipam-etcd.sock");
+  const endpoints = etcd.endpoints.map((endpoint) => `http://${endpoint}`).join(",");
+  const berth = spawnBerth(ctx.tracker, {
+    socket,
+    stateDir,
+    label: "Berth (IPAM on etcd)",
+    extraArgs: ["--store", "etcd", "--etcd-endpoints", endpoints, "--cluster", "bench"],
+  });
+  progress(
+    `Berth (IPAM on etcd) pid ${berth.pid} ready after ${(await berth.ready()).toFixed(0)} ms`,
+  );
+  const clients = await connectAll(ctx, socket, MAX_CLIENTS);
+  await requestPool(clients[0]!);
+  // One transaction per record: the cluster's etcd revision counts them.
+  const client = createEtcdClient({ endpoints: etcd.endpoints, cluster: "bench" });
+  ctx.cleanups.push(() => Promise.resolve(client.close()));
+  const target = { berth, stateDir, clients, logRecords: () => client.currentRevision() };
+  failOnErrors(await runPhase("warm-up", clients, 16, { seconds: 1 }, addressPairUnit()));
+  for (const count of [16, MAX_CLIENTS]) {
+    await berthPhase(target, ctx.results.ipamRows, {
+      workload: `${IPAM_PAIR}, log in 3-member etcd`,
+      count,
+      length: { seconds: SECONDS },
+      unit: addressPairUnit(),
+    });
+  }
+  await stopBerth(berth, clients);
+  await stopEtcd();
 }

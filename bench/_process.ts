@@ -120,7 +120,15 @@ export function berthDenoFlags(): string[] {
  */
 export function spawnBerth(
   tracker: ProcessTracker,
-  options: { socket: string; stateDir: string; label?: string; name?: string; admin?: string },
+  options: {
+    socket: string;
+    stateDir: string;
+    label?: string;
+    name?: string;
+    admin?: string;
+    /** More serve flags (--store etcd …). */
+    extraArgs?: string[];
+  },
 ): ServerProcess {
   const where = options.name === undefined
     ? ["--socket", options.socket]
@@ -137,6 +145,7 @@ export function spawnBerth(
     // The inspector only when a workload asks for it: the default socket is one per host.
     "--admin",
     options.admin ?? "off",
+    ...(options.extraArgs ?? []),
   ];
   return spawnServer(tracker, {
     label: options.label ?? "Berth",
