@@ -19,7 +19,13 @@ const at = z.number().int().nonnegative();
 export const VOLUME_NAME_REGEXP = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
 export const VolumeEvent = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("volume.create"), opts: StringMap, at }),
+  // `node`: on a log several Berths share, the node that made it (whose host holds its data).
+  z.object({
+    type: z.literal("volume.create"),
+    opts: StringMap,
+    node: z.string().max(64).optional(),
+    at,
+  }),
   z.object({ type: z.literal("volume.mount"), mountId: z.string().min(1), at }),
   z.object({ type: z.literal("volume.unmount"), mountId: z.string().min(1), at }),
   z.object({ type: z.literal("volume.remove"), at }),
@@ -33,6 +39,8 @@ export type VolumeEvent = z.infer<typeof VolumeEvent>;
 export type VolumeContext = {
   name: string;
   opts: Record<string, string>;
+  /** On a log several Berths share: the node that made it; absent on one host. */
+  node?: string;
   /** Milliseconds since the epoch, from the `volume.create` event. */
   createdAt: number;
   /** Where the backend keeps the data; "" until creation succeeded. */
@@ -97,7 +105,7 @@ export const volumeMachine = setup({
   actions: {
     recordCreate: assign(({ event }) => {
       assertEvent(event, "volume.create");
-      return { opts: event.opts, createdAt: event.at };
+      return { opts: event.opts, createdAt: event.at, ...(event.node ? { node: event.node } : {}) };
     }),
     recordMountpoint: assign(({ context, event }) => {
       assertEvent(event, "effect.succeeded");
@@ -272,6 +280,7 @@ const PersistedVolumeContext = z.strictObject({
   // A name is a directory name: no "/", never "." or "..".
   name: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/),
   opts: StringMap,
+  node: z.string().max(64).optional(),
   createdAt: at,
   mountpoint: z.string(),
   mounts: z.array(z.tuple([z.string().min(1), z.number().int().positive()])),
@@ -286,5 +295,6 @@ export function restoreVolumeContext(json: unknown): VolumeContext {
   const mounts = PersistentMap(persisted.mounts);
   let held = 0;
   for (const [, count] of persisted.mounts) held += count;
-  return { ...persisted, mounts, held };
+  const { node, ...rest } = persisted;
+  return { ...rest, ...(node === undefined ? {} : { node }), mounts, held };
 }

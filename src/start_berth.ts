@@ -31,6 +31,8 @@ import { LogDamagedError, openFileStore } from "./log/file_store.ts";
 import { lockStateDir } from "./log/lock.ts";
 import { scanLog } from "./log/reader.ts";
 import type { EventStore } from "./log/store.ts";
+import type { VolumeContext } from "../machines/volume_machine.ts";
+import { BACKEND_OPTION } from "./backends/goplugin/router.ts";
 import { openEtcdStore } from "./log/etcd_store.ts";
 import { StoreUnavailableError } from "./log/etcd_errors.ts";
 import type { Checkpointer } from "./engine/checkpoint.ts";
@@ -185,13 +187,20 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
     });
     const links = sharedLinkSurvey(plumbing);
     const effects = {
-      volume: createVolumeEffects(volumeBackends.backend),
+      volume: createVolumeEffects(volumeBackends.backend, options.etcd?.node),
       pool: NO_EFFECTS,
       network: createNetworkEffects(plumbing, links),
       endpoint: createEndpointEffects(plumbing, links),
     };
     const engine = createEngine({ store, effects, warn, actors });
     volumeBackends.assignAll(engine.list("volume").map(([, volume]) => volume.context));
+    // Volumes other nodes make live in the backend their options name, here too.
+    if (options.etcd) {
+      engine.observe((record, snapshot) => {
+        if (record.type !== "volume.create") return;
+        volumeBackends.assignAll([(snapshot as { context: VolumeContext }).context]);
+      });
+    }
     const checkpointer = !fileStore ? NO_CHECKPOINTS : createCheckpointer({
       engine,
       store,
@@ -231,11 +240,16 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
       options.poolRange ?? parseCidr(DEFAULT_POOL_RANGE),
       options.poolPrefix ?? DEFAULT_POOL_PREFIX,
     );
-    const volumes = createVolumeService(engine);
+    // A volume of a go-plugin backend can be used from any node; a local directory only on its own.
+    const volumes = createVolumeService(engine, {
+      ...(options.etcd ? { node: options.etcd.node } : {}),
+      anywhere: (opts) => Object.hasOwn(opts, BACKEND_OPTION),
+    });
     const server = options.socket === null ? null : await servePlugin({
       path: options.socket,
-      // On etcd only IPAM is the cluster's yet: volumes and networks stay a node's own (file).
-      routes: options.etcd ? ipamRoutes(ipam) : {
+      // On etcd, volumes and IPAM are the cluster's; networks are not yet (no VXLAN), so a node
+      // of a cluster serves none rather than bridges the others would not know of.
+      routes: options.etcd ? { ...volumeRoutes(volumes, "global"), ...ipamRoutes(ipam) } : {
         ...volumeRoutes(volumes),
         ...networkRoutes(networks),
         ...ipamRoutes(ipam),

@@ -115,9 +115,11 @@ Options:
                      object a line with @level, @message, @timestamp, and for calls method,
                      entity, outcome, ms and error
   --store S          where the log lives: file (default: the state dir)  [env BERTH_STORE]
-                     or etcd, shared by the nodes of a cluster. On etcd, for now, only IPAM is
-                     served: pools and addresses are the cluster's, an address is never handed
-                     out twice across nodes (each append a transaction on the pool's version)
+                     or etcd, shared by the nodes of a cluster: volumes and IPAM are then the
+                     cluster's (Capabilities says global). An address is never handed out twice
+                     across nodes (each append a transaction on its actor's version); a volume in
+                     a local directory is mounted and removed only on the node that made it.
+                     Networks are not served on etcd yet (no VXLAN between nodes)
   --etcd-endpoints L http://HOST:PORT,... of the etcd members      [env BERTH_ETCD_ENDPOINTS]
   --cluster NAME     the Berth cluster: its log is /berth/NAME/ in etcd  [env BERTH_CLUSTER]
                      (default: berth)

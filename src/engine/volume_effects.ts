@@ -14,6 +14,8 @@ import { splitActorId } from "./replay.ts";
 /** Volume effects through `backend`. */
 export function createVolumeEffects(
   backend: VolumeBackend,
+  /** On a log several Berths share: this node; volumes another node made are its to settle. */
+  node?: string,
 ): Effects<VolumeSurvey, VolumeSnapshot> {
   return {
     check(actorId, event) {
@@ -38,6 +40,7 @@ export function createVolumeEffects(
     async reconcile(actorId, snapshot, survey) {
       const { name } = splitActorId(actorId);
       const { context } = snapshot;
+      if (node !== undefined && context.node !== undefined && context.node !== node) return [];
       const host = survey.inspect(name);
       const state = String(snapshot.value);
       const settle = (ok: boolean, reason: string): EventFields[] =>

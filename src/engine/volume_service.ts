@@ -3,6 +3,17 @@
 import { totalMounts, type VolumeSnapshot } from "../../machines/volume_machine.ts";
 import type { ActorId } from "../../machines/mod.ts";
 import type { Engine } from "./engine.ts";
+import { IllegalStateError } from "./errors.ts";
+
+export type VolumeServiceOptions = {
+  /** On a log several Berths share: this node, recorded on the volumes it makes. */
+  node?: string;
+  /**
+   * Whether a volume with these options can be used from any node (its backend reaches shared
+   * storage); one that cannot is mounted and removed only on the node that made it.
+   */
+  anywhere?: (opts: Record<string, string>) => boolean;
+};
 
 /** A volume as Docker is told of it. */
 export type VolumeState = {
@@ -49,20 +60,49 @@ function stateOf(snapshot: VolumeSnapshot): VolumeState {
   };
 }
 
-export function createVolumeService(engine: Engine): VolumeService {
+export function createVolumeService(
+  engine: Engine,
+  options: VolumeServiceOptions = {},
+): VolumeService {
+  const { node } = options;
+  const anywhere = options.anywhere ?? (() => false);
+  /** Refuses `what` of a volume whose data is on another node's host. */
+  const onItsNode = (snapshot: VolumeSnapshot, what: string) => {
+    const owner = snapshot.context.node;
+    if (node === undefined || owner === undefined || owner === node) return;
+    if (anywhere(snapshot.context.opts)) return;
+    throw new IllegalStateError(
+      `Cannot ${what} volume "${snapshot.context.name}": its data is on node "${owner}" ` +
+        `(a local directory there); ${what} it on that node`,
+    );
+  };
   return {
     async create(name, opts) {
-      await engine.dispatch(volumeId(name), { type: "volume.create", opts });
+      await engine.dispatch(volumeId(name), {
+        type: "volume.create",
+        opts,
+        ...(node === undefined ? {} : { node }),
+      });
     },
     async remove(name) {
-      await engine.dispatch(volumeId(name), { type: "volume.remove" });
+      await engine.dispatch(volumeId(name), (snapshot) => {
+        // In use: the machine's refusal says so, wherever it is.
+        if (totalMounts(snapshot.context) === 0) onItsNode(snapshot, "remove");
+        return { type: "volume.remove" };
+      });
     },
     async mount(name, mountId) {
-      const snapshot = await engine.dispatch(volumeId(name), { type: "volume.mount", mountId });
+      const snapshot = await engine.dispatch(volumeId(name), (snapshot) => {
+        onItsNode(snapshot, "mount");
+        return { type: "volume.mount", mountId };
+      });
       return stateOf(snapshot).mountpoint;
     },
     async unmount(name, mountId) {
-      await engine.dispatch(volumeId(name), { type: "volume.unmount", mountId });
+      await engine.dispatch(volumeId(name), (snapshot) => {
+        onItsNode(snapshot, "unmount");
+        return { type: "volume.unmount", mountId };
+      });
     },
     async path(name) {
       const volume = stateOf(await engine.read(volumeId(name)));

@@ -40,7 +40,11 @@ export function* listPieces(states: readonly VolumeState[]): Generator<string> {
 }
 
 /** The eight VolumeDriver routes over `volumes`. */
-export function volumeRoutes(volumes: VolumeService): Routes {
+/**
+ * The VolumeDriver routes; `scope` is what Capabilities says: `global` when the nodes of a cluster
+ * share the log, so dockerd asks any of them about any volume.
+ */
+export function volumeRoutes(volumes: VolumeService, scope: "local" | "global" = "local"): Routes {
   return {
     async "/VolumeDriver.Create"(body) {
       const { Name, Opts } = parse(CreateRequest, body, "VolumeDriver.Create");
@@ -76,7 +80,7 @@ export function volumeRoutes(volumes: VolumeService): Routes {
     },
     "/VolumeDriver.Capabilities"(body) {
       parse(EmptyRequest, body, "VolumeDriver.Capabilities");
-      return CAPABILITIES_RESPONSE;
+      return scope === "local" ? CAPABILITIES_RESPONSE : { Capabilities: { Scope: "global" } };
     },
   };
 }

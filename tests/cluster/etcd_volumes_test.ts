@@ -1,0 +1,115 @@
+// Volumes known to every node of a cluster whose log is a real three-member etcd: made on one
+// node, listed and inspected on another, refused there while in use or while its data is in a
+// directory of the first node's host; a node cut off from etcd (no quorum) says so within a bound
+// and acknowledges nothing, then catches up.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { spawnBerth } from "../helpers/berth_process.ts";
+import { pluginClient } from "../helpers/plugin_socket.ts";
+import { skipUnless } from "../helpers/skip.ts";
+import { tempDir } from "../helpers/temp_dir.ts";
+import { etcdMissing, startEtcdCluster } from "../etcd/_etcd_cluster.ts";
+
+const TEST_NAME = "volumes on etcd: made on one node, known and guarded on the others";
+
+Deno.test({
+  name: TEST_NAME,
+  ignore: skipUnless(TEST_NAME, etcdMissing()),
+  async fn() {
+    await using etcd = await startEtcdCluster();
+    await using dir = await tempDir("berth-cluster-");
+    const endpoints = etcd.endpoints.map((endpoint) => `http://${endpoint}`).join(",");
+    const socket = (node: string) => join(dir.path, `${node}.sock`);
+    const args = (node: string) => [
+      "serve",
+      ...["--socket", socket(node), "--state-dir", join(dir.path, node)],
+      ...["--store", "etcd", "--etcd-endpoints", endpoints, "--cluster", "voltest"],
+      ...["--node", node],
+    ];
+    await using a = spawnBerth(args("a"));
+    await using b = spawnBerth(args("b"));
+    await Promise.all([a.ready(socket("a")), b.ready(socket("b"))]);
+    using onA = pluginClient(socket("a"));
+    using onB = pluginClient(socket("b"));
+    const ok = async (client: typeof onA, method: string, body: unknown) => {
+      const reply = await client.call(method, body);
+      assert.equal(reply.status, 200, `${method} ${JSON.stringify(body)}: ${reply.text}`);
+      return reply.body as Record<string, unknown>;
+    };
+    const refused = async (client: typeof onA, method: string, body: unknown, why: RegExp) => {
+      const reply = await client.call(method, body);
+      assert.notEqual(reply.status, 200, `${method} should be refused`);
+      assert.match(String((reply.body as { Err?: string }).Err), why);
+    };
+    const names = async (client: typeof onA) =>
+      ((await ok(client, "VolumeDriver.List", {})).Volumes as { Name: string }[]).map((v) =>
+        v.Name
+      );
+    const until = async (what: string, check: () => Promise<boolean>) => {
+      for (let i = 0; i < 100; i++) {
+        if (await check()) return;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      throw new Error(`waited 5 s for ${what}`);
+    };
+
+    assert.deepEqual(await ok(onB, "VolumeDriver.Capabilities", {}), {
+      Capabilities: { Scope: "global" },
+    });
+    await ok(onA, "VolumeDriver.Create", { Name: "shared", Opts: { mode: "0750" } });
+    await until("b to know the volume", async () => (await names(onB)).includes("shared"));
+    const got = await ok(onB, "VolumeDriver.Get", { Name: "shared" });
+    assert.match(JSON.stringify(got), /"state":"unmounted","mounts":0/);
+
+    // Its data is a directory on a's host: b neither mounts nor removes it.
+    await refused(
+      onB,
+      "VolumeDriver.Mount",
+      { Name: "shared", ID: "m-b" },
+      /its data is on node "a"/,
+    );
+    await ok(onA, "VolumeDriver.Mount", { Name: "shared", ID: "m-a" });
+    await until(
+      "b to see the mount",
+      async () =>
+        /"mounts":1/.test(JSON.stringify(await ok(onB, "VolumeDriver.Get", { Name: "shared" }))),
+    );
+    await refused(onB, "VolumeDriver.Remove", { Name: "shared" }, /in use by 1 mount/);
+    await ok(onA, "VolumeDriver.Unmount", { Name: "shared", ID: "m-a" });
+    await until(
+      "b to see the unmount",
+      async () =>
+        /"mounts":0/.test(JSON.stringify(await ok(onB, "VolumeDriver.Get", { Name: "shared" }))),
+    );
+    await refused(onB, "VolumeDriver.Remove", { Name: "shared" }, /its data is on node "a"/);
+
+    // No quorum: a call fails within the bound, says why, and nothing is acknowledged.
+    await etcd.kill(1);
+    await etcd.kill(2);
+    const started = Date.now();
+    const cut = await onA.call("VolumeDriver.Create", { Name: "lost", Opts: {} });
+    assert.notEqual(cut.status, 200);
+    assert.match(String((cut.body as { Err?: string }).Err), /Store unavailable/);
+    assert.ok(Date.now() - started < 8000, `failed after ${Date.now() - started} ms`);
+    await etcd.restart(1);
+    await etcd.restart(2);
+    // Back: the calls go through again, and both nodes agree.
+    await until(
+      "etcd to take appends again",
+      async () =>
+        (await onA.call("VolumeDriver.Create", { Name: "after", Opts: {} })).status === 200,
+    );
+    await until("b to catch up", async () => (await names(onB)).includes("after"));
+    await ok(onA, "VolumeDriver.Remove", { Name: "shared" });
+    await until("b to forget it", async () => !(await names(onB)).includes("shared"));
+    assert.ok(!(await names(onA)).includes("lost") || (await names(onB)).includes("lost"));
+
+    // b killed and started again: it reads the cluster's volumes from etcd.
+    b.kill("SIGKILL");
+    await b.exited();
+    await using b2 = spawnBerth(args("b"));
+    await b2.ready(socket("b"));
+    using onB2 = pluginClient(socket("b"));
+    assert.deepEqual(await names(onB2), await names(onA));
+  },
+});
