@@ -3,7 +3,7 @@
 // response's header revision + 1, which during a catch-up is the store's revision, not the last
 // event sent; so we keep our own resume point and drop what a reconnect sends twice.
 import { Buffer } from "node:buffer";
-import type { Etcd3, IKeyValue, IWatchResponse } from "etcd3";
+import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from "etcd3";
 import { StoreUnavailableError } from "./etcd_errors.ts";
 
 /** What became of a watch's connection; `failed` ends it (e.g. its start was compacted away). */
@@ -46,12 +46,26 @@ export async function watchPrefix(etcd: Etcd3, options: WatchOptions): Promise<E
     }
     last = top;
   });
+  // grpc-js waits for a new connection's HTTP/2 settings without a timeout, so a reconnect that
+  // lands on a frozen or cut-off member hangs for good; after `timeoutMs` we drop that stream
+  // and etcd3 reconnects, to a member picked at random again.
+  let watchdog: ReturnType<typeof setTimeout> | undefined;
+  const arm = () => {
+    clearTimeout(watchdog);
+    watchdog = setTimeout(() => {
+      options.onStatus({ type: "disconnected", reason: `no answer in ${options.timeoutMs} ms` });
+      arm();
+      streamOf(watcher)?.cancel();
+    }, options.timeoutMs);
+  };
   watcher.on("disconnected", (error: Error) => {
     // Runs before etcd3's reconnect timer fires, so the new stream starts where we stopped.
     watcher.request.start_revision = String(last + 1);
     options.onStatus({ type: "disconnected", reason: firstLine(error) });
+    arm();
   });
   watcher.on("connected", (response: IWatchResponse) => {
+    clearTimeout(watchdog);
     options.onStatus({ type: "connected", memberId: response.header.member_id });
   });
   const started = Promise.withResolvers<void>();
@@ -78,7 +92,10 @@ export async function watchPrefix(etcd: Etcd3, options: WatchOptions): Promise<E
   } finally {
     clearTimeout(timer);
   }
-  const stop = () => bounded(watcher.cancel(), options.timeoutMs);
+  const stop = () => {
+    clearTimeout(watchdog);
+    return bounded(watcher.cancel(), options.timeoutMs);
+  };
   return {
     get revision() {
       return last;
@@ -86,6 +103,12 @@ export async function watchPrefix(etcd: Etcd3, options: WatchOptions): Promise<E
     stop,
     [Symbol.asyncDispose]: stop,
   };
+}
+
+/** The gRPC stream etcd3's watch manager holds for `watcher` (private in etcd3 1.1.2). */
+function streamOf(watcher: Watcher): { cancel(): void } | undefined {
+  const internals = watcher as unknown as { manager?: { stream?: { cancel(): void } } };
+  return internals.manager?.stream;
 }
 
 /** Waits for `promise` at most `ms`: a cancel sent to a dead member is never answered. */

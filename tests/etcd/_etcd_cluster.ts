@@ -26,6 +26,10 @@ export type EtcdCluster = {
   endpoints: string[];
   /** SIGKILLs member `index` (by its PID) and waits until it is gone. */
   kill(index: number): Promise<void>;
+  /** SIGSTOPs member `index`: its sockets stay open and silent, like a member cut off. */
+  freeze(index: number): void;
+  /** SIGCONTs member `index`. */
+  thaw(index: number): void;
   /** Starts member `index` again on its data dir and waits until the cluster is healthy. */
   restart(index: number): Promise<void>;
   /** Member id (decimal, as in a response header) of every member, in member order. */
@@ -81,6 +85,12 @@ function cluster(
     memberIds,
     async kill(index) {
       await stop(memberAt(members, index));
+    },
+    freeze(index) {
+      memberAt(members, index).child?.kill("SIGSTOP");
+    },
+    thaw(index) {
+      memberAt(members, index).child?.kill("SIGCONT");
     },
     async restart(index) {
       const member = memberAt(members, index);

@@ -220,3 +220,46 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "appendIfHead and watchFrom go on when a member freezes (SIGSTOP: open but silent)",
+  ignore,
+  async fn() {
+    await using cluster = await startEtcdCluster();
+    const writer = createEtcdClient({ endpoints: cluster.endpoints, cluster: "f" });
+    const reader = createEtcdClient({ endpoints: cluster.endpoints, cluster: "f" });
+    try {
+      const seen: string[] = [];
+      const statuses: WatchStatus[] = [];
+      await using _watch = await reader.watchFrom(
+        0,
+        (e) => seen.push(e.value),
+        (s) => statuses.push(s),
+      );
+      const first = statuses[0];
+      assert.ok(first?.type === "connected", JSON.stringify(statuses));
+      const frozen = cluster.memberIds.indexOf(first.memberId);
+      cluster.freeze(frozen);
+      const frozenAt = performance.now();
+      let slowest = 0;
+      for (let i = 0; i < 50; i++) {
+        const started = performance.now();
+        await appendRetrying(writer, "volume/f", i, `f${i}`);
+        slowest = Math.max(slowest, performance.now() - started);
+      }
+      // Noticing the freeze takes a keepalive (6 + 3 s); etcd3 then reconnects to a member picked
+      // at random, the frozen one too, and each such pick costs the watchdog's 5 s: allow several.
+      await until("the watch to move off the frozen member", 60_000, () => seen.length === 50);
+      const caughtUp = performance.now() - frozenAt;
+      assert.deepEqual(seen, [...Array(50)].map((_, i) => `f${i}`));
+      Deno.stderr.writeSync(new TextEncoder().encode(
+        `member frozen: slowest append ${Math.round(slowest)} ms, ` +
+          `watch caught up ${Math.round(caughtUp)} ms after the freeze\n`,
+      ));
+      cluster.thaw(frozen);
+    } finally {
+      writer.close();
+      reader.close();
+    }
+  },
+});
