@@ -33,7 +33,6 @@ import { scanLog } from "./log/reader.ts";
 import type { EventStore } from "./log/store.ts";
 import type { VolumeContext } from "../machines/volume_machine.ts";
 import { BACKEND_OPTION } from "./backends/goplugin/router.ts";
-import { openEtcdStore } from "./log/etcd_store.ts";
 import { StoreUnavailableError } from "./log/etcd_errors.ts";
 import type { Checkpointer } from "./engine/checkpoint.ts";
 import type { AdminAddress } from "./transport/admin/address.ts";
@@ -154,9 +153,12 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
       },
     });
     const store: EventStore = fileStore ??
-      await openEtcdStore({ ...options.etcd!, warn }).catch((error) => {
-        throw new StoreUnavailableError("cannot read the log from etcd", error);
-      });
+      // Loaded only for a cluster: etcd3 reads its .proto files and costs a start ~100 ms.
+      await (await import("./log/etcd_store.ts")).openEtcdStore({ ...options.etcd!, warn }).catch(
+        (error) => {
+          throw new StoreUnavailableError("cannot read the log from etcd", error);
+        },
+      );
     const logBytes = () => fileStore?.stats().bytes ?? 0;
     // The newest good snapshot, then only the log after it (etcd: the whole log, for now).
     const base = fileStore ? await loadReplayBase(logDir, fileStore, warn) : NO_SNAPSHOT;
