@@ -10,6 +10,7 @@ import { type Dockerd, requireOrSkip, startDockerd } from "./_dockerd.ts";
 import { adminClient } from "../helpers/admin_client.ts";
 import { type BerthProcess, spawnBerth } from "../helpers/berth_process.ts";
 import { onPath, skipUnless } from "../helpers/skip.ts";
+import { exists } from "../helpers/exists.ts";
 
 const COMPOSE_FILE = fileURLToPath(new URL("./fixtures/compose.yml", import.meta.url));
 const PLUGIN_DIR = "/run/docker/plugins";
@@ -95,15 +96,6 @@ async function actors(admin: string): Promise<ActorView[]> {
   }
   assert.equal(reply.status, 200, `admin /api/actors: ${reply.text}`);
   return (reply.json() as { actors: ActorView[] }).actors;
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function lines(d: Dockerd, args: string[]): Promise<string[]> {

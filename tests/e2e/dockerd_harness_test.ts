@@ -10,6 +10,7 @@ import {
   shimSocketOf,
   startDockerd,
 } from "./_dockerd.ts";
+import { exists } from "../helpers/exists.ts";
 
 function log(line: string): void {
   Deno.stderr.writeSync(new TextEncoder().encode(`[dockerd harness] ${line}\n`));
@@ -21,15 +22,6 @@ function isGone(pid: number): boolean {
     return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
   } catch {
     return true;
-  }
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 

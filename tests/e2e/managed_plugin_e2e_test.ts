@@ -7,6 +7,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import { type Dockerd, mountsUnder, requireOrSkip, startDockerd } from "./_dockerd.ts";
 import { buildPlugin } from "../../tools/build_plugin.ts";
 import { PROPAGATED_MOUNT } from "../../tools/plugin_config.ts";
+import { exists } from "../helpers/exists.ts";
 
 /** dockerd 20.10 keeps a plugin's exec root here whatever its --exec-root says. */
 const PLUGINS_RUN_DIR = "/run/docker/plugins";
@@ -257,15 +258,6 @@ Deno.test({ name: NAME, ignore: requireOrSkip(NAME) }, async (t) => {
     await Deno.remove(work, { recursive: true });
   }
 });
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function assertNothingLeft(d: Dockerd, id: string): void {
   assert.deepEqual(pluginProcesses(id), [], "a process of the plugin is left");

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { type Dockerd, requireOrSkip, startDockerd } from "./_dockerd.ts";
+import { exists } from "../helpers/exists.ts";
 
 const MAIN_TS = fileURLToPath(new URL("../../main.ts", import.meta.url));
 const PLUGIN_DIR = "/run/docker/plugins";
@@ -80,15 +81,6 @@ async function killBerth(berth: Berth, signal: Deno.Signal): Promise<Deno.Comman
   const status = await berth.child.status;
   await berth.closed;
   return status;
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function unmountErrors(dockerd: Dockerd): string[] {

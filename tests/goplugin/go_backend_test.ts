@@ -10,25 +10,9 @@ import { connectPlugin } from "../helpers/plugin_client.ts";
 import { skipUnless } from "../helpers/skip.ts";
 import { tempDir } from "../helpers/temp_dir.ts";
 import { buildGo, generateBerthV1, goMissing } from "./_go.ts";
+import { alive, until } from "../helpers/wait.ts";
 
 const TEST_NAME = "a Go backend on plugin.Serve holds volumes and survives a SIGKILL mid-mount";
-
-function alive(pid: number): boolean {
-  try {
-    return !Deno.readTextFileSync(`/proc/${pid}/stat`).split(" ")[2]!.startsWith("Z");
-  } catch {
-    return false;
-  }
-}
-
-async function until(what: string, check: () => Promise<boolean> | boolean, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`waited ${ms} ms for ${what}`);
-}
 
 const exists = (path: string) => Deno.stat(path).then(() => true, () => false);
 

@@ -7,25 +7,9 @@ import { join } from "node:path";
 import { spawnBerth } from "../helpers/berth_process.ts";
 import { connectPlugin } from "../helpers/plugin_client.ts";
 import { tempDir } from "../helpers/temp_dir.ts";
+import { alive, until } from "../helpers/wait.ts";
 
 const BACKEND = new URL("./_ts_backend.ts", import.meta.url).pathname;
-
-function alive(pid: number): boolean {
-  try {
-    return !Deno.readTextFileSync(`/proc/${pid}/stat`).split(" ")[2]!.startsWith("Z");
-  } catch {
-    return false;
-  }
-}
-
-async function until(what: string, check: () => Promise<boolean>, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`waited ${ms} ms for ${what}`);
-}
 
 Deno.test("a volume made with -o backend=NAME lives in that go-plugin backend", async () => {
   await using dir = await tempDir();

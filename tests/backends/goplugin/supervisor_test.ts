@@ -5,14 +5,7 @@ import { join } from "node:path";
 import { BackendDownError, superviseBackend } from "../../../src/backends/goplugin/supervisor.ts";
 import { tempDir } from "../../helpers/temp_dir.ts";
 import { berthAsBackend } from "../../goplugin/_plugin_child.ts";
-
-function alive(pid: number): boolean {
-  try {
-    return !Deno.readTextFileSync(`/proc/${pid}/stat`).split(" ")[2]!.startsWith("Z");
-  } catch {
-    return false;
-  }
-}
+import { alive } from "../../helpers/wait.ts";
 
 Deno.test("a backend that dies is started again, and none is left after stop", async () => {
   await using dir = await tempDir();
