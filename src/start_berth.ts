@@ -70,7 +70,12 @@ export type StartOptions = {
    * Keep the log in etcd, shared with the other nodes of a cluster, instead of the state dir.
    * For now only IPAM is served then: pools and addresses are the cluster's.
    */
-  etcd?: { endpoints: string[]; cluster: string; node: string };
+  etcd?: {
+    endpoints: string[];
+    cluster: string;
+    node: string;
+    tls?: { ca: string; cert?: string; key?: string };
+  };
   /** Run by dockerd as a managed plugin: its links are tagged apart from a host Berth's. */
   managed?: boolean;
   /** The plugin socket systemd passed (socket activation), served instead of making `socket`. */

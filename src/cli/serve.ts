@@ -124,6 +124,10 @@ Options:
   --cluster NAME     the Berth cluster: its log is /berth/NAME/ in etcd  [env BERTH_CLUSTER]
                      (default: berth)
   --node NAME        this node's name in the log (default: the hostname)   [env BERTH_NODE]
+  --etcd-ca FILE     TLS to etcd (https:// endpoints): the CA of the members'  [env BERTH_ETCD_CA]
+                     certificates, PEM
+  --etcd-cert FILE   this node's client certificate and key, PEM, for      [env BERTH_ETCD_CERT]
+  --etcd-key FILE    members that ask for one (--client-cert-auth)         [env BERTH_ETCD_KEY]
   --config FILE      go-plugin volume backends, JSON:                      [env BERTH_CONFIG]
                      {"backends": {"NAME": {"command": ["/path/bin", "arg"], "env": {}}}}
                      Each is launched, health-checked and restarted if it dies; a volume made
@@ -164,8 +168,13 @@ export type ServeConfig = {
   logFormat: LogFormat;
   /** BERTH_MANAGED_PLUGIN=1: run by dockerd as a managed (v2) plugin. */
   managed: boolean;
-  /** --store etcd: the members, the cluster and this node; null for the file store. */
-  etcd: { endpoints: string[]; cluster: string; node: string } | null;
+  /** --store etcd: the members, the cluster, this node and TLS; null for the file store. */
+  etcd: {
+    endpoints: string[];
+    cluster: string;
+    node: string;
+    tls?: { ca: string; cert?: string; key?: string };
+  } | null;
 };
 
 function setting(flag: string | undefined, env: string, fallback: string): string {
@@ -205,6 +214,9 @@ export const SERVE_FLAGS = {
   "etcd-endpoints": { type: "string" },
   cluster: { type: "string" },
   node: { type: "string" },
+  "etcd-ca": { type: "string" },
+  "etcd-cert": { type: "string" },
+  "etcd-key": { type: "string" },
 } as const;
 
 /** --store and the etcd settings, checked: null for the file store. */
@@ -215,11 +227,40 @@ function etcdSetting(
   if (store === "file") return null;
   if (store !== "etcd") throw new UsageError(`store "${store}" must be file or etcd`);
   const list = setting(values["etcd-endpoints"], "BERTH_ETCD_ENDPOINTS", "");
+  const schemes = new Set<string>();
   const endpoints = list.split(",").filter((text) => text !== "").map((text) => {
-    const match = /^(?:http:\/\/)?([\w.-]+|\[[\da-f:]+\]):(\d{1,5})\/?$/i.exec(text.trim());
-    if (!match) throw new UsageError(`etcd endpoint "${text}" must be http://HOST:PORT`);
-    return `${match[1]}:${match[2]}`;
+    const match = /^(?:(https?):\/\/)?([\w.-]+|\[[\da-f:]+\]):(\d{1,5})\/?$/i.exec(text.trim());
+    if (!match) throw new UsageError(`etcd endpoint "${text}" must be http(s)://HOST:PORT`);
+    schemes.add((match[1] ?? "http").toLowerCase());
+    return `${match[2]}:${match[3]}`;
   });
+  if (schemes.size > 1) throw new UsageError("etcd endpoints must be all http:// or all https://");
+  const file = (flag: "etcd-ca" | "etcd-cert" | "etcd-key") => {
+    const path = setting(values[flag], `BERTH_${flag.toUpperCase().replace("-", "_")}`, "");
+    if (path === "") return undefined;
+    try {
+      return Deno.readTextFileSync(path);
+    } catch (error) {
+      throw new CommandError(`cannot read --${flag} ${path}: ${(error as Error).message}`);
+    }
+  };
+  const [ca, cert, key] = [file("etcd-ca"), file("etcd-cert"), file("etcd-key")];
+  const https = schemes.has("https");
+  if (https && ca === undefined) throw new UsageError("https:// etcd endpoints need --etcd-ca");
+  const byAddress = endpoints.find((endpoint) => /^(\d{1,3}(\.\d{1,3}){3}|\[.*\]):/.test(endpoint));
+  if (https && byAddress !== undefined) {
+    // Deno's TLS client takes no IP address as the name to check a certificate against.
+    throw new UsageError(
+      `https etcd endpoint "${byAddress}" must be named by a host name its certificate carries, ` +
+        `not an IP address`,
+    );
+  }
+  if (!https && (ca ?? cert ?? key) !== undefined) {
+    throw new UsageError("--etcd-ca, --etcd-cert and --etcd-key need https:// endpoints");
+  }
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new UsageError("--etcd-cert and --etcd-key go together");
+  }
   if (endpoints.length === 0) throw new UsageError("--store etcd needs --etcd-endpoints");
   const cluster = setting(values.cluster, "BERTH_CLUSTER", "berth");
   if (!/^[a-z0-9][a-z0-9_-]{0,62}$/.test(cluster)) {
@@ -227,7 +268,10 @@ function etcdSetting(
   }
   const node = setting(values.node, "BERTH_NODE", Deno.hostname());
   if (!/^[\w.-]{1,64}$/.test(node)) throw new UsageError(`node "${node}" must match [\w.-]+`);
-  return { endpoints, cluster, node };
+  const tls = https
+    ? { ca: ca!, ...(cert === undefined ? {} : { cert }), ...(key === undefined ? {} : { key }) }
+    : undefined;
+  return { endpoints, cluster, node, ...(tls ? { tls } : {}) };
 }
 
 export function parseServe(args: string[]): ServeConfig {

@@ -28,6 +28,8 @@ export type EtcdClientOptions = {
   cluster: string;
   /** Bound on every call, retries included (default 5000 ms). */
   timeoutMs?: number;
+  /** TLS to etcd: the CA that signed the members' certificates, and this client's, as PEM. */
+  tls?: { ca: string; cert?: string; key?: string };
 };
 
 /** The log of one Berth cluster in etcd. */
@@ -67,8 +69,18 @@ const MAX_VALUES = 127;
 export function createEtcdClient(options: EtcdClientOptions): EtcdClient {
   const timeoutMs = options.timeoutMs ?? 5_000;
   const keys = etcdKeys(options.cluster);
+  const { tls } = options;
   const etcd = new Etcd3({
-    hosts: options.endpoints,
+    hosts: tls ? options.endpoints.map((endpoint) => `https://${endpoint}`) : options.endpoints,
+    ...(tls
+      ? {
+        credentials: {
+          rootCertificate: Buffer.from(tls.ca),
+          ...(tls.cert ? { certChain: Buffer.from(tls.cert) } : {}),
+          ...(tls.key ? { privateKey: Buffer.from(tls.key) } : {}),
+        },
+      }
+      : {}),
     // A member that is cut off (TCP open, nothing answers) is noticed by these pings: 6 + 3 s.
     // Pinging faster than etcd's --grpc-keepalive-min-time (5 s) gets the connection closed.
     grpcOptions: {

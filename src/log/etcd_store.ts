@@ -25,6 +25,8 @@ export type EtcdStoreOptions = {
   node: string;
   /** Bound on every etcd call (default 5000 ms): past it a call fails with "store unavailable". */
   timeoutMs?: number;
+  /** TLS to etcd (PEM): the CA of the members' certificates, and this node's certificate. */
+  tls?: { ca: string; cert?: string; key?: string };
   /** Told when the watch loses or regains etcd. */
   warn?: (message: string) => void;
 };
@@ -45,6 +47,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<EtcdEven
     endpoints: options.endpoints,
     cluster: options.cluster,
     ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
   });
   const decode = (event: StoredEvent): { record: LogRecord; from: string; id: string } => {
     const { node: from, id, ...entry } = JSON.parse(event.value) as Stored;
