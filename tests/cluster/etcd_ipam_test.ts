@@ -100,8 +100,18 @@ Deno.test({
       clientB[Symbol.dispose]();
     }
 
-    // Node b killed and started again: it reads the cluster's log, held address included.
+    // Node b is SIGKILLed while a serves 50 requests at once: a goes on; b started again reads
+    // the cluster's log and hands out the next free address.
+    using onA = pluginClient(join(dir.path, "a.sock"));
+    const during = Promise.all(
+      Array.from(
+        { length: 50 },
+        () => onA.call("IpamDriver.RequestAddress", { PoolID: "198.18.40.0/24", Address: "" }),
+      ),
+    );
     b.kill("SIGKILL");
+    const answers = await during;
+    assert.ok(answers.every((reply) => reply.status === 200), "a goes on without b");
     await b.exited();
     await using b2 = spawnBerth(args("b"));
     await b2.ready(join(dir.path, "b.sock"));
@@ -110,7 +120,8 @@ Deno.test({
       PoolID: "198.18.40.0/24",
       Address: "",
     });
-    assert.equal((next.body as { Address: string }).Address, "198.18.40.2/24", next.text);
+    // .1 was handed out again above, then a's 50: .2 to .51.
+    assert.equal((next.body as { Address: string }).Address, "198.18.40.52/24", next.text);
     a.kill("SIGTERM");
     assert.equal((await a.exited()).code, 0, a.stderr());
   },
