@@ -26,6 +26,8 @@ export type VolumeState = {
   mounts: number;
   /** Why it is `missing`, when it is. */
   problem: string | null;
+  /** On a log several Berths share: the Mounts held, by node. */
+  nodes?: Record<string, number>;
 };
 
 export type VolumeService = {
@@ -48,9 +50,28 @@ const VISIBLE = new Set(["unmounted", "mounting", "mounted", "unmounting", "remo
 
 const volumeId = (name: string): ActorId<"volume"> => `volume/${name}`;
 
-function stateOf(snapshot: VolumeSnapshot): VolumeState {
+/**
+ * A mount as the volume counts it: on a shared log, `node/ID`, so that each node's Mounts are its
+ * own (an Unmount on one node never drops another's) and can be counted per node.
+ */
+function mountKey(node: string | undefined, mountId: string): string {
+  return node === undefined ? mountId : `${node}/${mountId}`;
+}
+
+/** Mounts held per node, from `node/ID` keys. */
+function byNode(snapshot: VolumeSnapshot): Record<string, number> {
+  const nodes: Record<string, number> = {};
+  for (const [key, count] of snapshot.context.mounts) {
+    const node = key.slice(0, Math.max(0, key.indexOf("/")));
+    nodes[node] = (nodes[node] ?? 0) + count;
+  }
+  return nodes;
+}
+
+function stateOf(snapshot: VolumeSnapshot, shared = false): VolumeState {
   const { context } = snapshot;
   return {
+    ...(shared ? { nodes: byNode(snapshot) } : {}),
     name: context.name,
     mountpoint: context.mountpoint,
     createdAt: context.createdAt,
@@ -94,14 +115,14 @@ export function createVolumeService(
     async mount(name, mountId) {
       const snapshot = await engine.dispatch(volumeId(name), (snapshot) => {
         onItsNode(snapshot, "mount");
-        return { type: "volume.mount", mountId };
+        return { type: "volume.mount", mountId: mountKey(node, mountId) };
       });
       return stateOf(snapshot).mountpoint;
     },
     async unmount(name, mountId) {
       await engine.dispatch(volumeId(name), (snapshot) => {
         onItsNode(snapshot, "unmount");
-        return { type: "volume.unmount", mountId };
+        return { type: "volume.unmount", mountId: mountKey(node, mountId) };
       });
     },
     async path(name) {
@@ -109,7 +130,7 @@ export function createVolumeService(
       return volume.mounts > 0 ? volume.mountpoint : "";
     },
     async get(name) {
-      return stateOf(await engine.read(volumeId(name)));
+      return stateOf(await engine.read(volumeId(name)), node !== undefined);
     },
     async list() {
       // What is shown must be on disk: a volume whose create is still being written is not
@@ -122,7 +143,7 @@ export function createVolumeService(
       }
       const volumes = actors
         .filter(([, snapshot]) => VISIBLE.has(String(snapshot.value)))
-        .map(([, snapshot]) => stateOf(snapshot));
+        .map(([, snapshot]) => stateOf(snapshot, node !== undefined));
       return volumes.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     },
   };

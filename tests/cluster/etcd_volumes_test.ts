@@ -74,6 +74,17 @@ Deno.test({
       async () =>
         /"mounts":1/.test(JSON.stringify(await ok(onB, "VolumeDriver.Get", { Name: "shared" }))),
     );
+    // Counted per node and per mount ID: b sees a's Mount as a's.
+    const held = (await ok(onB, "VolumeDriver.Get", { Name: "shared" })).Volume as {
+      Status: Record<string, unknown>;
+    };
+    assert.deepEqual(held.Status, { state: "mounted", mounts: 1, nodes: { a: 1 } });
+    await refused(
+      onB,
+      "VolumeDriver.Unmount",
+      { Name: "shared", ID: "m-a" },
+      /its data is on node "a"/,
+    );
     await refused(onB, "VolumeDriver.Remove", { Name: "shared" }, /in use by 1 mount/);
     await ok(onA, "VolumeDriver.Unmount", { Name: "shared", ID: "m-a" });
     await until(

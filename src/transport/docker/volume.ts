@@ -17,6 +17,7 @@ import { parse, type Routes } from "./routes.ts";
 function describe(volume: VolumeState): VolumeInfo {
   const status: Record<string, unknown> = { state: volume.state, mounts: volume.mounts };
   if (volume.state === "missing") status.problem = volume.problem;
+  if (volume.nodes) status.nodes = volume.nodes;
   return {
     Name: volume.name,
     Mountpoint: volume.mountpoint,
