@@ -184,6 +184,50 @@ async function runIpamEtcdPhases(ctx: Context) {
       unit: addressPairUnit(),
     });
   }
+  // Watch lag: a volume made on this node, until a second node answers Get for it.
+  const other = spawnBerth(ctx.tracker, {
+    socket: join(ctx.dir, "etcd-b.sock"),
+    stateDir: join(ctx.dir, "state-etcd-b"),
+    label: "Berth (second node)",
+    extraArgs: [
+      "--store",
+      "etcd",
+      "--etcd-endpoints",
+      endpoints,
+      "--cluster",
+      "bench",
+      "--node",
+      "b",
+    ],
+  });
+  await other.ready();
+  const [onB] = await connectAll(ctx, other.socket, 1);
+  const lags: number[] = [];
+  for (let i = 0; i < LAG_SAMPLES; i++) {
+    const name = `lag-${i}`;
+    const made = await clients[0]!.call("/VolumeDriver.Create", { Name: name });
+    if (made.status !== 200) fail("Create", made);
+    const acked = performance.now();
+    while ((await onB!.call("/VolumeDriver.Get", { Name: name })).status !== 200) {
+      if (performance.now() - acked > 5_000) throw new Error(`node b never saw ${name}`);
+    }
+    lags.push(performance.now() - acked);
+  }
+  lags.sort((a, b) => a - b);
+  const at = (q: number) => lags[Math.min(lags.length - 1, Math.floor(q * lags.length))]!;
+  ctx.results.extra.push(
+    "### Watch lag between two nodes on etcd\n\n" +
+      "| samples | p50 ms | p99 ms | max ms | what |\n| --- | --- | --- | --- | --- |\n" +
+      `| ${lags.length} | ${at(0.5).toFixed(2)} | ${at(0.99).toFixed(2)} | ${
+        lags.at(-1)!.toFixed(2)
+      } ` +
+      "| Create acknowledged on node a → Get answered 200 on node b (polled back to back) |",
+  );
+  progress(`watch lag a → b: p50 ${at(0.5).toFixed(2)} ms, p99 ${at(0.99).toFixed(2)} ms`);
+  await stopBerth(other, [onB!]);
   await stopBerth(berth, clients);
   await stopEtcd();
 }
+
+/** Volumes made on one node and waited for on the other, for the watch lag. */
+const LAG_SAMPLES = 200;
