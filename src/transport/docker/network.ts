@@ -46,7 +46,8 @@ export function networkRoutes(
       await networks.deleteNetwork(NetworkID);
       return {};
     },
-    // Only global-scope drivers in Swarm get these; Berth is local, so they change nothing.
+    // Only global-scope drivers in Swarm get these; Berth's cluster networks need nothing from
+    // them (its records travel in etcd), so they change nothing.
     "/NetworkDriver.AllocateNetwork"(body) {
       const { Options } = parse(AllocateNetworkRequest, body, "NetworkDriver.AllocateNetwork");
       return { Options };
