@@ -27,6 +27,9 @@ export const EndpointEvent = z.discriminatedUnion("type", [
     peer: z.string().min(1),
     bridge: z.string().min(1),
     mtu: z.number().int().positive().nullable(),
+    /** On a log several Berths share: the node that made it, and that node's underlay address. */
+    node: z.string().max(64).optional(),
+    underlay: z.string().max(64).optional(),
     at,
   }),
   z.object({ type: z.literal("endpoint.join"), sandboxKey: z.string(), at }),
@@ -56,6 +59,10 @@ export type EndpointContext = {
   problem: string | null;
   /** Milliseconds since the epoch, from the `endpoint.create` event. */
   createdAt: number;
+  /** On a log several Berths share: the node whose host holds the pair; absent on one host. */
+  node?: string;
+  /** That node's underlay address (--advertise-address), where VXLAN frames for it go. */
+  underlay?: string;
 };
 
 /** What a snapshot file may hold for an endpoint: checked whole before it is believed. */
@@ -72,11 +79,18 @@ const PersistedEndpointContext = z.strictObject({
   plumbed: z.boolean(),
   problem: z.string().nullable(),
   createdAt: at,
+  node: z.string().max(64).optional(),
+  underlay: z.string().max(64).optional(),
 });
 
 /** The context back from a snapshot file (throws if it is not one). */
 export function restoreEndpointContext(json: unknown): EndpointContext {
-  return PersistedEndpointContext.parse(json);
+  const { node, underlay, ...rest } = PersistedEndpointContext.parse(json);
+  return {
+    ...rest,
+    ...(node === undefined ? {} : { node }),
+    ...(underlay === undefined ? {} : { underlay }),
+  };
 }
 
 export const endpointMachine = setup({
@@ -92,8 +106,19 @@ export const endpointMachine = setup({
   actions: {
     recordCreate: assign(({ event }) => {
       assertEvent(event, "endpoint.create");
-      const { networkId, address, mac, host, peer, bridge, mtu } = event;
-      return { networkId, address, mac, host, peer, bridge, mtu, createdAt: event.at };
+      const { networkId, address, mac, host, peer, bridge, mtu, node, underlay } = event;
+      return {
+        networkId,
+        address,
+        mac,
+        host,
+        peer,
+        bridge,
+        mtu,
+        createdAt: event.at,
+        ...(node === undefined ? {} : { node }),
+        ...(underlay === undefined ? {} : { underlay }),
+      };
     }),
     recordJoin: assign(({ event }) => {
       assertEvent(event, "endpoint.join");
@@ -112,6 +137,8 @@ export const endpointMachine = setup({
       peer: context.peer,
       bridge: context.bridge,
       mtu: context.mtu,
+      network: context.networkId,
+      mac: context.mac,
     })),
     requestDelete: emit(({ context }) => ({
       type: "intent.veth.delete" as const,

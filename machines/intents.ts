@@ -29,6 +29,9 @@ export type EndpointIntent =
     peer: string;
     bridge: string;
     mtu: number | null;
+    /** The endpoint's network (its VXLAN device, on a cluster) and the peer's MAC ("" if none). */
+    network: string;
+    mac: string;
   }
   | { type: "intent.veth.delete"; endpoint: string; host: string };
 

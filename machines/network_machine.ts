@@ -23,6 +23,8 @@ export const NetworkEvent = z.discriminatedUnion("type", [
     /** CIDR of the IPv4 pool, e.g. "198.18.7.0/24". */
     pool: z.string().min(1).nullable(),
     options: StringMap,
+    /** On a log several Berths share: the node that made it (its bridge carries the gateway). */
+    node: z.string().max(64).optional(),
     at,
   }),
   // The engine counts the network's live endpoints when the command's turn comes.
@@ -45,6 +47,8 @@ export type NetworkContext = {
   createdAt: number;
   /** Why the bridge is being repaired or is `broken`, or why its creation failed. */
   problem: string | null;
+  /** On a log several Berths share: the node that made it; absent on one host. */
+  node?: string;
 };
 
 /** What a snapshot file may hold for a network: checked whole before it is believed. */
@@ -57,11 +61,13 @@ const PersistedNetworkContext = z.strictObject({
   options: StringMap,
   createdAt: at,
   problem: z.string().nullable(),
+  node: z.string().max(64).optional(),
 });
 
 /** The context back from a snapshot file (throws if it is not one). */
 export function restoreNetworkContext(json: unknown): NetworkContext {
-  return PersistedNetworkContext.parse(json);
+  const { node, ...rest } = PersistedNetworkContext.parse(json);
+  return { ...rest, ...(node === undefined ? {} : { node }) };
 }
 
 /** What a network in service (ready, or broken by a failed repair) accepts. */
@@ -95,6 +101,7 @@ export const networkMachine = setup({
         pool: event.pool,
         options: event.options,
         createdAt: event.at,
+        ...(event.node === undefined ? {} : { node: event.node }),
       };
     }),
     recordProblem: assign(({ event }) => {

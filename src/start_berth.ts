@@ -21,7 +21,13 @@ import {
   createNetworkEffects,
   sharedLinkSurvey,
 } from "./engine/network_effects.ts";
-import { createNetworkService, type NetworkService } from "./engine/network_service.ts";
+import {
+  type ClusterNode,
+  createNetworkService,
+  type NetworkService,
+} from "./engine/network_service.ts";
+import { createFabric, type Fabric } from "./engine/vxlan_fabric.ts";
+import { createVxlanPlumbing } from "./backends/vxlan_plumbing.ts";
 import { sweepOrphanLinks } from "./engine/orphans.ts";
 import { RecordSchemaError, replayInSlices } from "./engine/replay.ts";
 import { createVolumeEffects } from "./engine/volume_effects.ts";
@@ -76,6 +82,11 @@ export type StartOptions = {
     node: string;
     tls?: { ca: string; cert?: string; key?: string };
   };
+  /**
+   * With `etcd`: this node's underlay address. Networks are then served and span the nodes
+   * (a VXLAN device per network); without it a node of a cluster serves no NetworkDriver.
+   */
+  advertise?: string;
   /** Run by dockerd as a managed plugin: its links are tagged apart from a host Berth's. */
   managed?: boolean;
   /** The plugin socket systemd passed (socket activation), served instead of making `socket`. */
@@ -107,6 +118,8 @@ export type StartOptions = {
   /** Diagnostics: warnings (torn record cut, drift repaired) and internal errors. */
   warn: (message: string) => void;
   report: (message: string) => void;
+  /** Facts worth a line at start (which drivers are served and why not). */
+  info?: (message: string) => void;
   /** Told once the admin endpoint listens, before the log is read (its real address). */
   onAdmin?: (admin: AdminServer) => void;
   /** Hears every answered call on the Docker plugin socket (the call log). */
@@ -193,13 +206,38 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
       ...(options.ip === undefined ? {} : { ip: options.ip }),
     });
     const links = sharedLinkSurvey(plumbing);
+    // On etcd, networks span the nodes only when this node says where it is on the underlay.
+    const cluster: ClusterNode | undefined = options.etcd && options.advertise !== undefined
+      ? { node: options.etcd.node, advertise: options.advertise }
+      : undefined;
+    if (options.etcd && cluster === undefined) {
+      options.info?.(
+        "NetworkDriver not served: on --store etcd networks need --advertise-address " +
+          "(this node's underlay address, for VXLAN)",
+      );
+    }
+    let engineForFabric: Engine | null = null;
+    const fabric: Fabric | undefined = cluster && createFabric({
+      ...cluster,
+      plumbing,
+      vxlan: createVxlanPlumbing({
+        owner,
+        ...(options.netns === undefined ? {} : { netns: options.netns }),
+        ...(options.ip === undefined ? {} : { ip: options.ip }),
+      }),
+      endpoints: () => engineForFabric?.list("endpoint").map(([, snapshot]) => snapshot) ?? [],
+      warn,
+    });
     const effects = {
       volume: createVolumeEffects(volumeBackends.backend, options.etcd?.node),
       pool: NO_EFFECTS,
-      network: createNetworkEffects(plumbing, links),
-      endpoint: createEndpointEffects(plumbing, links),
+      network: createNetworkEffects(plumbing, links, fabric),
+      endpoint: createEndpointEffects(plumbing, links, fabric),
     };
     const engine = createEngine({ store, effects, warn, actors });
+    engineForFabric = engine;
+    // Every node hears every endpoint record: the other nodes' ones are forwarding entries here.
+    if (fabric) engine.observe((record, snapshot) => fabric.heard(record, snapshot));
     volumeBackends.assignAll(engine.list("volume").map(([, volume]) => volume.context));
     // Volumes other nodes make live in the backend their options name, here too.
     if (options.etcd) {
@@ -235,13 +273,22 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
       warn(`reconciled ${actor} with the host: recorded ${events.join(", ")}`);
     }
     await reportOrphans(engine, plumbing, { owner, repair: options.repairOrphans ?? false }, warn);
+    if (fabric) {
+      const devices = new Set(
+        (await plumbing.listLinks("bthv").catch(() => [])).map((link) => link.name),
+      );
+      await fabric.resume(
+        engine.list("network").map(([, snapshot]) => snapshot),
+        (name) => devices.has(name),
+      );
+    }
     metrics.start.reconcileSeconds = (performance.now() - reconcileStart) / 1e3;
 
     const networks = createNetworkService(engine, {
       bridgeNames,
       vethNameChoices,
       exists: (name) => plumbing.linkExists(name),
-    });
+    }, cluster);
     const ipam = createIpamService(
       engine,
       options.poolRange ?? parseCidr(DEFAULT_POOL_RANGE),
@@ -254,13 +301,19 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
     });
     const server = options.socket === null ? null : await servePlugin({
       path: options.socket,
-      // On etcd, volumes and IPAM are the cluster's; networks are not yet (no VXLAN), so a node
-      // of a cluster serves none rather than bridges the others would not know of.
-      routes: options.etcd ? { ...volumeRoutes(volumes, "global"), ...ipamRoutes(ipam) } : {
-        ...volumeRoutes(volumes),
-        ...networkRoutes(networks),
-        ...ipamRoutes(ipam),
-      },
+      // On etcd, volumes and IPAM are the cluster's, and networks too when this node has an
+      // underlay address; without one it serves none rather than bridges the others cannot reach.
+      routes: options.etcd
+        ? {
+          ...volumeRoutes(volumes, "global"),
+          ...(cluster ? networkRoutes(networks, "global") : {}),
+          ...ipamRoutes(ipam),
+        }
+        : {
+          ...volumeRoutes(volumes),
+          ...networkRoutes(networks),
+          ...ipamRoutes(ipam),
+        },
       report: options.report,
       onCall: (call) => {
         metrics.call(call.method, call.status, call.seconds);

@@ -54,8 +54,15 @@ export interface NetPlumbing {
    * crash between making and tagging it); a missing one is fine, anyone else's is left alone.
    */
   deleteBridge(name: string, options?: { orUntagged?: boolean }): Promise<void>;
-  /** Makes the pair host/peer here, host end on `bridge` and up; repairs a half-made pair. */
-  createVeth(host: string, peer: string, options: { bridge: string; mtu?: number }): Promise<void>;
+  /**
+   * Makes the pair host/peer here, host end on `bridge` and up, the peer at `peerMac` when given;
+   * repairs a half-made pair.
+   */
+  createVeth(
+    host: string,
+    peer: string,
+    options: { bridge: string; mtu?: number; peerMac?: string },
+  ): Promise<void>;
   /**
    * Deletes the pair through its host end, wherever the peer is; a missing pair is fine, one
    * another owner tagged is left alone.
@@ -228,7 +235,13 @@ export function createIpPlumbing(
     if (problem !== null) throw new BackendError(`Cannot create bridge "${name}": ${problem}`);
   }
 
-  async function makeVeth(host: string, peer: string, bridge: string, mtu?: number) {
+  async function makeVeth(
+    host: string,
+    peer: string,
+    bridge: string,
+    mtu?: number,
+    peerMac?: string,
+  ) {
     const mtuArgs = mtu === undefined ? [] : ["mtu", String(mtu)];
     let existing = await find(host);
     const other = othersLink(existing);
@@ -242,7 +255,8 @@ export function createIpPlumbing(
       await remove(peer);
       // One command, so a missing bridge fails before anything exists: no half pair behind.
       const add = ["link", "add", "name", host, ...mtuArgs, "master", bridge, "up"];
-      await run([...add, "type", "veth", "peer", "name", peer, ...mtuArgs]);
+      const macArgs = peerMac === undefined ? [] : ["address", peerMac];
+      await run([...add, "type", "veth", "peer", "name", peer, ...mtuArgs, ...macArgs]);
       existing = await find(host);
       if (existing === null) {
         throw new LinkVanishedError(`Cannot find veth "${host}" after creating it`);
@@ -271,9 +285,12 @@ export function createIpPlumbing(
       if (tagged === owner || (tagged === null && options.orUntagged)) await remove(name);
     },
 
-    createVeth(host, peer, { bridge, mtu }) {
+    createVeth(host, peer, { bridge, mtu, peerMac }) {
       for (const name of [host, peer, bridge]) checkName(name, true);
-      return startingOver(() => makeVeth(host, peer, bridge, mtu));
+      if (peerMac !== undefined && !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(peerMac)) {
+        throw new BackendError(`Cannot give veth "${peer}" MAC "${peerMac}": not a MAC address`);
+      }
+      return startingOver(() => makeVeth(host, peer, bridge, mtu, peerMac));
     },
 
     async deleteVeth(host) {

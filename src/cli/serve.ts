@@ -119,7 +119,8 @@ Options:
                      cluster's (Capabilities says global). An address is never handed out twice
                      across nodes (each append a transaction on its actor's version); a volume in
                      a local directory is mounted and removed only on the node that made it.
-                     Networks are not served on etcd yet (no VXLAN between nodes)
+                     Networks are served on etcd with --advertise-address: a network spans
+                     the nodes, joined by one VXLAN device per network and node
   --etcd-endpoints L http://HOST:PORT,... of the etcd members      [env BERTH_ETCD_ENDPOINTS]
   --cluster NAME     the Berth cluster: its log is /berth/NAME/ in etcd  [env BERTH_CLUSTER]
                      (default: berth)
@@ -128,6 +129,9 @@ Options:
                      certificates, PEM
   --etcd-cert FILE   this node's client certificate and key, PEM, for      [env BERTH_ETCD_CERT]
   --etcd-key FILE    members that ask for one (--client-cert-auth)         [env BERTH_ETCD_KEY]
+  --advertise-address IP  this node's underlay IPv4 address: the other [env BERTH_ADVERTISE_ADDRESS]
+                     nodes send its networks' VXLAN traffic there (UDP 4789). Without it, a
+                     node on etcd serves no NetworkDriver
   --config FILE      go-plugin volume backends, JSON:                      [env BERTH_CONFIG]
                      {"backends": {"NAME": {"command": ["/path/bin", "arg"], "env": {}}}}
                      Each is launched, health-checked and restarted if it dies; a volume made
@@ -175,6 +179,8 @@ export type ServeConfig = {
     node: string;
     tls?: { ca: string; cert?: string; key?: string };
   } | null;
+  /** --advertise-address: this node's underlay address (etcd only), or null. */
+  advertise: string | null;
 };
 
 function setting(flag: string | undefined, env: string, fallback: string): string {
@@ -217,7 +223,22 @@ export const SERVE_FLAGS = {
   "etcd-ca": { type: "string" },
   "etcd-cert": { type: "string" },
   "etcd-key": { type: "string" },
+  "advertise-address": { type: "string" },
 } as const;
+
+const IPV4_REGEXP = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+/** --advertise-address, checked: an IPv4 address, and only with --store etcd; null when absent. */
+function advertiseSetting(flag: string | undefined, onEtcd: boolean): string | null {
+  const text = setting(flag, "BERTH_ADVERTISE_ADDRESS", "");
+  if (text === "") return null;
+  if (!IPV4_REGEXP.test(text)) {
+    throw new UsageError(`advertise address "${text}" must be an IPv4 address`);
+  }
+  // The env may be set host-wide: only the flag itself is refused without etcd.
+  if (!onEtcd && flag !== undefined) throw new UsageError("--advertise-address needs --store etcd");
+  return onEtcd ? text : null;
+}
 
 /** --store and the etcd settings, checked: null for the file store. */
 function etcdSetting(
@@ -350,6 +371,7 @@ export function parseServe(args: string[]): ServeConfig {
     throw new UsageError(`log format "${logFormat}" must be text or json`);
   }
   const etcd = etcdSetting(values);
+  const advertise = advertiseSetting(values["advertise-address"], etcd !== null);
   const configFile = values.config ?? Deno.env.get("BERTH_CONFIG");
   let backends = new Map<string, BackendSpec>();
   try {
@@ -369,6 +391,7 @@ export function parseServe(args: string[]): ServeConfig {
     logFormat,
     managed: Deno.env.get("BERTH_MANAGED_PLUGIN") === "1",
     etcd,
+    advertise,
     stateDir,
     volumesDir,
     admin,
@@ -404,6 +427,7 @@ async function serve(config: ServeConfig): Promise<number> {
       ...(inherited === null ? {} : { inheritedSocketFd: inherited }),
       managed: config.managed,
       ...(config.etcd ? { etcd: config.etcd } : {}),
+      ...(config.advertise === null ? {} : { advertise: config.advertise }),
       stateDir: config.stateDir,
       volumesDir: config.volumesDir,
       ...(config.admin ? { admin: config.admin } : {}),
@@ -416,6 +440,7 @@ async function serve(config: ServeConfig): Promise<number> {
       logTimeoutMs: config.logTimeoutMs,
       warn: (message) => diagnose("WARN", message),
       report: (message) => diagnose("ERROR", message),
+      info: (message) => diagnose("INFO", message),
       onAdmin: (admin) => diagnose("INFO", `admin on ${describeAdminAddress(admin.address)}`),
       onCall: logCall,
     });

@@ -4,6 +4,7 @@ import type { EndpointSnapshot } from "../../machines/endpoint_machine.ts";
 import type { NetworkSnapshot } from "../../machines/network_machine.ts";
 import type { LinkState, NetPlumbing } from "../backends/net_plumbing.ts";
 import type { Effects, EventFields } from "./effects.ts";
+import type { Fabric } from "./vxlan_fabric.ts";
 
 const INTERRUPTED = "interrupted by a restart";
 
@@ -22,10 +23,19 @@ export function sharedLinkSurvey(plumbing: NetPlumbing): LinkSurvey {
     });
 }
 
-/** Effects of network actors: one Linux bridge each. */
+/** Another node's network or endpoint (on a shared log): its effects are that node's. */
+function othersOn(fabric: Fabric | undefined, context: { node?: string }): boolean {
+  return fabric !== undefined && context.node !== undefined && context.node !== fabric.node;
+}
+
+/**
+ * Effects of network actors: one Linux bridge each; on a cluster (`fabric`), with its VXLAN
+ * device to the other nodes.
+ */
 export function createNetworkEffects(
   plumbing: NetPlumbing,
   survey: LinkSurvey = sharedLinkSurvey(plumbing),
+  fabric?: Fabric,
 ): Effects<Map<string, LinkState>, NetworkSnapshot> {
   return {
     check() {},
@@ -33,8 +43,10 @@ export function createNetworkEffects(
       switch (intent.type) {
         case "intent.bridge.create":
           await plumbing.createBridge(intent.bridge, bridgeOptions(intent.mtu, intent.address));
+          await fabric?.attach(intent.network, intent.bridge, intent.mtu, { bridgeToo: false });
           return {};
         case "intent.bridge.delete":
+          await fabric?.detach(intent.network);
           await plumbing.deleteBridge(intent.bridge);
           return {};
         default:
@@ -43,6 +55,7 @@ export function createNetworkEffects(
     },
     survey,
     async reconcile(_actorId, snapshot, links) {
+      if (othersOn(fabric, snapshot.context)) return [];
       const { bridge } = snapshot.context;
       const present = links.has(bridge);
       switch (String(snapshot.value)) {
@@ -77,21 +90,28 @@ export function createNetworkEffects(
   };
 }
 
-/** Effects of endpoint actors: one veth pair each, host end on the network's bridge. */
+/**
+ * Effects of endpoint actors: one veth pair each, host end on the network's bridge. On a cluster
+ * (`fabric`) the network may have been made on another node: its bridge and VXLAN device are made
+ * here first, and the peer gets the endpoint's MAC, which the other nodes forward to.
+ */
 export function createEndpointEffects(
   plumbing: NetPlumbing,
   survey: LinkSurvey = sharedLinkSurvey(plumbing),
+  fabric?: Fabric,
 ): Effects<Map<string, LinkState>, EndpointSnapshot> {
   return {
     check() {},
     async run(intent) {
       switch (intent.type) {
         case "intent.veth.create":
-          await plumbing.createVeth(
-            intent.host,
-            intent.peer,
-            vethOptions(intent.bridge, intent.mtu),
-          );
+          if (fabric !== undefined) {
+            await fabric.attach(intent.network, intent.bridge, intent.mtu, { bridgeToo: true });
+          }
+          await plumbing.createVeth(intent.host, intent.peer, {
+            ...vethOptions(intent.bridge, intent.mtu),
+            ...(fabric !== undefined && intent.mac !== "" ? { peerMac: intent.mac } : {}),
+          });
           return {};
         case "intent.veth.delete":
           await plumbing.deleteVeth(intent.host);
@@ -102,6 +122,7 @@ export function createEndpointEffects(
     },
     survey,
     async reconcile(_actorId, snapshot, links) {
+      if (othersOn(fabric, snapshot.context)) return [];
       const link = links.get(snapshot.context.host);
       // An interrupted DeleteEndpoint is finished: dockerd forgets the endpoint either way.
       if (link !== undefined && String(snapshot.value) === "deleting") {

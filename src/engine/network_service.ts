@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { someNames } from "../../machines/wire_map.ts";
 import type { NetworkContext } from "../../machines/network_machine.ts";
+import { macFromAddress, VXLAN_MTU } from "../backends/vxlan_plumbing.ts";
 import type { Engine } from "./engine.ts";
 import { EffectFailedError, InvalidRequestError, NotFoundError } from "./errors.ts";
 import { createLinkNaming, NameTakenError } from "./link_naming.ts";
@@ -37,7 +38,7 @@ export type NetworkService = {
     endpointId: string,
     address: string,
     mac: string,
-  ): Promise<void>;
+  ): Promise<{ mac: string | null }>;
   deleteEndpoint(endpointId: string): Promise<void>;
   join(networkId: string, endpointId: string, sandboxKey: string): Promise<JoinResult>;
   leave(endpointId: string): Promise<void>;
@@ -56,8 +57,19 @@ const short = (id: string) => id.slice(0, 12);
 // A create that lost the race for a name to a twin chooses again; a third loss is no race.
 const NAMING_ATTEMPTS = 3;
 
-/** NetworkDriver commands over `engine`, naming links with `names`. */
-export function createNetworkService(engine: Engine, names: LinkNames): NetworkService {
+/** On a log several Berths share: this node's name and underlay address. */
+export type ClusterNode = { node: string; advertise: string };
+
+/**
+ * NetworkDriver commands over `engine`, naming links with `names`. On a cluster (`cluster`) the
+ * records say which node made each network and endpoint, networks default to the VXLAN MTU, and
+ * an endpoint dockerd gave no MAC gets one (the other nodes forward to it by MAC).
+ */
+export function createNetworkService(
+  engine: Engine,
+  names: LinkNames,
+  cluster?: ClusterNode,
+): NetworkService {
   const naming = createLinkNaming(engine, names.exists);
   async function network(networkId: string): Promise<NetworkContext> {
     return (await engine.read(`network/${networkId}`)).context;
@@ -74,7 +86,9 @@ export function createNetworkService(engine: Engine, names: LinkNames): NetworkS
   // is missing, however `ip` words it) then has no host end either, and is no one's.
   async function dropAbandoned(networkId: string) {
     for (const [id, snapshot] of endpointsOf(networkId)) {
-      const { host, peer, plumbed } = snapshot.context;
+      const { host, peer, plumbed, node } = snapshot.context;
+      // Another node's endpoint has its links there: it is that node's to settle.
+      if (cluster !== undefined && node !== undefined && node !== cluster.node) continue;
       const look = (name: string) => linkIsHere(names, name, networkId);
       if (plumbed && !await look(peer) && await look(host)) continue;
       await ignoreNotFound(naming.settling(id, engine.dispatch(id, { type: "endpoint.delete" })));
@@ -107,10 +121,11 @@ export function createNetworkService(engine: Engine, names: LinkNames): NetworkS
       const actorId = `network/${request.networkId}` as const;
       const create = {
         type: "network.create",
-        mtu: options.mtu === undefined ? null : Number(options.mtu),
+        mtu: options.mtu === undefined ? (cluster ? VXLAN_MTU : null) : Number(options.mtu),
         gateway: data?.gateway ?? null,
         pool: data?.pool ?? null,
         options: request.options,
+        ...(cluster ? { node: cluster.node } : {}),
       };
       const refused = (name: string) => `Cannot create network "${id}": bridge "${name}"`;
       // A `-o bridge=` name is the user's choice: refused, not replaced, when it is taken.
@@ -140,10 +155,20 @@ export function createNetworkService(engine: Engine, names: LinkNames): NetworkS
         })),
       ));
     },
-    async createEndpoint(networkId, endpointId, address, mac) {
+    async createEndpoint(networkId, endpointId, address, given) {
       const { bridge, mtu } = await network(networkId);
       const actorId = `endpoint/${endpointId}` as const;
-      const create = { type: "endpoint.create", networkId, address, mac, bridge, mtu };
+      const made = cluster !== undefined && given === "" && address !== "";
+      const mac = made ? macFromAddress(address) : cluster ? given.toLowerCase() : given;
+      const create = {
+        type: "endpoint.create",
+        networkId,
+        address,
+        mac,
+        bridge,
+        mtu,
+        ...(cluster ? { node: cluster.node, underlay: cluster.advertise } : {}),
+      };
       const refused = (name: string) =>
         `Cannot create endpoint "${short(endpointId)}": veth "${name}"`;
       await named(NAMING_ATTEMPTS, async () => {
@@ -158,6 +183,7 @@ export function createNetworkService(engine: Engine, names: LinkNames): NetworkS
           }),
         );
       });
+      return { mac: made ? mac : null };
     },
     async deleteEndpoint(endpointId) {
       const actorId = `endpoint/${endpointId}` as const;

@@ -1,6 +1,7 @@
 // Links with Berth's prefix that no network or endpoint actor owns: left by a crash between an
 // effect and its record, or by someone else's hand. Reported; removed only when asked to.
 import { BERTH_LINK_PREFIX, type NetPlumbing } from "../backends/net_plumbing.ts";
+import { vxlanName } from "../backends/vxlan_plumbing.ts";
 import type { Engine } from "./engine.ts";
 
 export type OrphanReport = { name: string; kind: string; removed: boolean }[];
@@ -19,6 +20,8 @@ export async function sweepOrphanLinks(
   const owned = new Set<string>();
   for (const [, snapshot] of engine.list("network")) {
     owned.add(snapshot.context.bridge);
+    // On a cluster, its VXLAN device to the other nodes.
+    owned.add(vxlanName(snapshot.context.id));
   }
   for (const [, snapshot] of engine.list("endpoint")) {
     const { host, peer } = snapshot.context;

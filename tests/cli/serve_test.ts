@@ -35,3 +35,27 @@ Deno.test("parseServe knows a managed plugin by BERTH_MANAGED_PLUGIN=1 only", ()
   withEnv({ BERTH_MANAGED_PLUGIN: "yes" }, () => assert.equal(parseServe([]).managed, false));
   withEnv({ BERTH_MANAGED_PLUGIN: undefined }, () => assert.equal(parseServe([]).managed, false));
 });
+
+Deno.test("parseServe takes --advertise-address on etcd only, as an IPv4 address", () => {
+  const etcd = ["--store", "etcd", "--etcd-endpoints", "http://127.0.0.1:2379", "--node", "a"];
+  withEnv({ BERTH_ADVERTISE_ADDRESS: undefined, BERTH_STORE: undefined }, () => {
+    assert.equal(parseServe(etcd).advertise, null);
+    assert.equal(
+      parseServe([...etcd, "--advertise-address", "198.19.0.1"]).advertise,
+      "198.19.0.1",
+    );
+    assert.throws(
+      () => parseServe([...etcd, "--advertise-address", "198.19.0.300"]),
+      /advertise address "198.19.0.300" must be an IPv4 address/,
+    );
+    assert.throws(
+      () => parseServe(["--advertise-address", "198.19.0.1"]),
+      /--advertise-address needs --store etcd/,
+    );
+  });
+  // Set host-wide, the env is ignored by a Berth on the file store.
+  withEnv({ BERTH_ADVERTISE_ADDRESS: "198.19.0.2", BERTH_STORE: undefined }, () => {
+    assert.equal(parseServe([]).advertise, null);
+    assert.equal(parseServe(etcd).advertise, "198.19.0.2");
+  });
+});

@@ -45,7 +45,7 @@ Deno.test({
         assert.equal(reply.status, 200, `${method}: ${reply.text}`);
         return reply.body as Record<string, string>;
       };
-      // Networks are not served on etcd yet: refused as unknown methods.
+      // Without --advertise-address networks are not served on etcd: unknown methods.
       const network = await clientA.call("NetworkDriver.CreateNetwork", { NetworkID: "x" });
       assert.equal(network.status, 404);
 
@@ -124,5 +124,6 @@ Deno.test({
     assert.equal((next.body as { Address: string }).Address, "198.18.40.52/24", next.text);
     a.kill("SIGTERM");
     assert.equal((await a.exited()).code, 0, a.stderr());
+    assert.match(a.stderr(), /NetworkDriver not served: .* need --advertise-address/);
   },
 });

@@ -24,6 +24,8 @@ type Member = {
 export type EtcdCluster = {
   /** `127.0.0.1:<port>` of every member, in member order. */
   endpoints: string[];
+  /** `<host>:<port>` of every member, for one of the `clientHosts` it was started with. */
+  endpointsOn(host: string): string[];
   /** SIGKILLs member `index` (by its PID) and waits until it is gone. */
   kill(index: number): Promise<void>;
   /** SIGSTOPs member `index`: its sockets stay open and silent, like a member cut off. */
@@ -44,8 +46,16 @@ const HEALTHY_WITHIN_MS = 30_000;
 const MEMBER_ID_REGEXP = /"MemberID" : (\d+)/;
 const LEADER_REGEXP = /"Leader" : (\d+)/;
 
-/** Starts a three-member cluster and resolves once every member reports healthy. */
-export async function startEtcdCluster(size = 3): Promise<EtcdCluster> {
+/**
+ * Starts a three-member cluster and resolves once every member reports healthy. Members listen
+ * for clients on 127.0.0.1 and on each of `clientHosts` too (local addresses the caller made, for
+ * clients in other network namespaces), on the same port.
+ */
+export async function startEtcdCluster(
+  size = 3,
+  options: { clientHosts?: string[] } = {},
+): Promise<EtcdCluster> {
+  const clientHosts = options.clientHosts ?? [];
   const root = await Deno.makeTempDir({ dir: "/var/tmp", prefix: "berth-etcd-" });
   const members: Member[] = [];
   try {
@@ -62,11 +72,13 @@ export async function startEtcdCluster(size = 3): Promise<EtcdCluster> {
     }
     const initialCluster = members.map((m) => `${m.name}=http://127.0.0.1:${m.peerPort}`).join(",");
     const token = `berth-test-${crypto.randomUUID()}`;
-    for (const member of members) member.child = spawnMember(member, initialCluster, token);
+    for (const member of members) {
+      member.child = spawnMember(member, initialCluster, token, clientHosts);
+    }
     await waitHealthy(members);
     const ids: string[] = [];
     for (const member of members) ids.push((await endpointStatus(member)).id);
-    return cluster(root, members, ids, { initialCluster, token });
+    return cluster(root, members, ids, { initialCluster, token, clientHosts });
   } catch (error) {
     await stopAll(members);
     await Deno.remove(root, { recursive: true }).catch(() => {});
@@ -78,10 +90,18 @@ function cluster(
   root: string,
   members: Member[],
   memberIds: string[],
-  { initialCluster, token }: { initialCluster: string; token: string },
+  { initialCluster, token, clientHosts }: {
+    initialCluster: string;
+    token: string;
+    clientHosts: string[];
+  },
 ): EtcdCluster {
   return {
     endpoints: members.map((m) => `127.0.0.1:${m.clientPort}`),
+    endpointsOn(host) {
+      if (!clientHosts.includes(host)) throw new Error(`etcd does not listen on ${host}`);
+      return members.map((m) => `${host}:${m.clientPort}`);
+    },
     memberIds,
     async kill(index) {
       await stop(memberAt(members, index));
@@ -95,7 +115,7 @@ function cluster(
     async restart(index) {
       const member = memberAt(members, index);
       if (member.child !== null) throw new Error(`Cannot restart member ${index}: still running`);
-      member.child = spawnMember(member, initialCluster, token);
+      member.child = spawnMember(member, initialCluster, token, clientHosts);
       await waitHealthy(members.filter((m) => m.child !== null));
     },
     async leader(via = 0) {
@@ -131,15 +151,21 @@ function freePorts(count: number): number[] {
   return ports;
 }
 
-function spawnMember(member: Member, initialCluster: string, token: string): Deno.ChildProcess {
+function spawnMember(
+  member: Member,
+  initialCluster: string,
+  token: string,
+  clientHosts: string[],
+): Deno.ChildProcess {
   const client = `http://127.0.0.1:${member.clientPort}`;
+  const listen = [client, ...clientHosts.map((host) => `http://${host}:${member.clientPort}`)];
   const peer = `http://127.0.0.1:${member.peerPort}`;
   // Logs go to a file (zap's --log-outputs), so no pipe has to be drained or closed.
   return new Deno.Command("etcd", {
     args: [
       `--name=${member.name}`,
       `--data-dir=${member.dataDir}`,
-      `--listen-client-urls=${client}`,
+      `--listen-client-urls=${listen.join(",")}`,
       `--advertise-client-urls=${client}`,
       `--listen-peer-urls=${peer}`,
       `--initial-advertise-peer-urls=${peer}`,

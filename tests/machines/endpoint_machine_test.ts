@@ -58,6 +58,8 @@ const VETH_CREATE = {
   peer: PEER,
   bridge: BRIDGE,
   mtu: 1450,
+  network: NETWORK,
+  mac: "02:42:c6:12:07:02",
 };
 const VETH_DELETE = { type: "intent.veth.delete", endpoint: ID, host: HOST };
 

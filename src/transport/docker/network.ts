@@ -18,10 +18,19 @@ import { emptyMap, mapOf, quoted, wireMap } from "../../../machines/wire_map.ts"
 import { InvalidRequestError } from "../../engine/errors.ts";
 import { parse, type Routes } from "./routes.ts";
 
-/** The fourteen NetworkDriver routes over `networks`. */
-export function networkRoutes(networks: NetworkService): Routes {
+/**
+ * The fourteen NetworkDriver routes over `networks`; `scope` "global" when its networks span the
+ * nodes of a cluster.
+ */
+export function networkRoutes(
+  networks: NetworkService,
+  scope: "local" | "global" = "local",
+): Routes {
   return {
-    "/NetworkDriver.GetCapabilities": () => NETWORK_CAPABILITIES,
+    "/NetworkDriver.GetCapabilities": () =>
+      scope === "local"
+        ? NETWORK_CAPABILITIES
+        : { ...NETWORK_CAPABILITIES, Scope: scope, ConnectivityScope: scope },
     async "/NetworkDriver.CreateNetwork"(body) {
       const request = parse(CreateNetworkRequest, body, "NetworkDriver.CreateNetwork");
       await networks.createNetwork({
@@ -37,7 +46,8 @@ export function networkRoutes(networks: NetworkService): Routes {
       await networks.deleteNetwork(NetworkID);
       return {};
     },
-    // Only global-scope drivers in Swarm get these; Berth is local, so they change nothing.
+    // Only global-scope drivers in Swarm get these; Berth's cluster networks need nothing from
+    // them (its records travel in etcd), so they change nothing.
     "/NetworkDriver.AllocateNetwork"(body) {
       const { Options } = parse(AllocateNetworkRequest, body, "NetworkDriver.AllocateNetwork");
       return { Options };
@@ -52,9 +62,15 @@ export function networkRoutes(networks: NetworkService): Routes {
       if (AddressIPv6 !== "") {
         throw new InvalidRequestError("Cannot create endpoint: IPv6 is not supported");
       }
-      await networks.createEndpoint(request.NetworkID, request.EndpointID, Address, MacAddress);
-      // Never echo what dockerd gave (it refuses a changed interface); add nothing.
-      return { Interface: null };
+      const { mac } = await networks.createEndpoint(
+        request.NetworkID,
+        request.EndpointID,
+        Address,
+        MacAddress,
+      );
+      // Never echo what dockerd gave (it refuses a changed interface); add only a MAC it left
+      // empty (on a cluster, where the other nodes forward to it).
+      return { Interface: mac === null ? null : { MacAddress: mac } };
     },
     async "/NetworkDriver.DeleteEndpoint"(body) {
       const { EndpointID } = parse(EndpointRequest, body, "NetworkDriver.DeleteEndpoint");
