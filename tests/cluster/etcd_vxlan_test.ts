@@ -319,6 +319,33 @@ async function scenario(made: { netns: string[]; rootLinks: string[] }) {
   // cB reaches the gateway, whose address only a's bridge carries.
   assert.equal(await roundTrip(cB.name, hostA.name, "198.18.41.1", 7003), "pong ping");
 
+  // b cut off from etcd (its only link to it down): b's change fails within the bound and says
+  // why, a goes on; with the link back, b catches up and never hands out what a did meanwhile.
+  await ip("-n", hostB.name, "link", "set", "etcd0", "down");
+  const started = Date.now();
+  const cut = await clientB.call("IpamDriver.RequestAddress", { PoolID: pool, Address: "" });
+  assert.notEqual(cut.status, 200, cut.text);
+  assert.match(cut.text, /Store unavailable/);
+  assert.ok(Date.now() - started < 10_000, `failed after ${Date.now() - started} ms`);
+  const { Address: meanwhile } = await ok(clientA, "IpamDriver.RequestAddress", {
+    PoolID: pool,
+    Address: "",
+  });
+  await ip("-n", hostB.name, "link", "set", "etcd0", "up");
+  let after = "";
+  await waitUntil("b to take changes again", async () => {
+    const reply = await clientB.call("IpamDriver.RequestAddress", { PoolID: pool, Address: "" });
+    after = String((reply.body as { Address?: string }).Address ?? "");
+    return reply.status === 200;
+  }, 40_000);
+  assert.notEqual(after, meanwhile, "b saw what a handed out while b was cut off");
+  for (const address of [meanwhile, after]) {
+    await ok(clientA, "IpamDriver.ReleaseAddress", {
+      PoolID: pool,
+      Address: bare(address as string),
+    });
+  }
+
   // Leave, DeleteEndpoint, each on its own node; then the network on a.
   for (const node of ["a", "b"] as const) {
     await ok(client[node], "NetworkDriver.Leave", { NetworkID: NET, EndpointID: EP[node] });
