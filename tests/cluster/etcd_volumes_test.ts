@@ -124,3 +124,67 @@ Deno.test({
     assert.deepEqual(await names(onB2), await names(onA));
   },
 });
+
+const SHARED_NAME = "volumes on etcd: a go-plugin backend's volume is used from any node";
+
+Deno.test({
+  name: SHARED_NAME,
+  ignore: skipUnless(SHARED_NAME, etcdMissing()),
+  async fn() {
+    await using etcd = await startEtcdCluster();
+    await using dir = await tempDir("berth-cluster-");
+    // Both nodes launch the same backend over one directory: shared storage, as NFS would be.
+    const shared = join(dir.path, "shared");
+    const config = join(dir.path, "berth.json");
+    const backend = new URL("../goplugin/_ts_backend.ts", import.meta.url).pathname;
+    await Deno.writeTextFile(
+      config,
+      JSON.stringify({
+        backends: { nfs: { command: [Deno.execPath(), "run", "--allow-all", backend, shared] } },
+      }),
+    );
+    const endpoints = etcd.endpoints.map((endpoint) => `http://${endpoint}`).join(",");
+    const socket = (node: string) => join(dir.path, `${node}.sock`);
+    const args = (node: string) => [
+      "serve",
+      ...["--socket", socket(node), "--state-dir", join(dir.path, node), "--config", config],
+      ...["--store", "etcd", "--etcd-endpoints", endpoints, "--cluster", "sharedtest"],
+      ...["--node", node],
+    ];
+    await using a = spawnBerth(args("a"));
+    await using b = spawnBerth(args("b"));
+    await Promise.all([a.ready(socket("a")), b.ready(socket("b"))]);
+    using onA = pluginClient(socket("a"));
+    using onB = pluginClient(socket("b"));
+    const ok = async (client: typeof onA, method: string, body: unknown) => {
+      const reply = await client.call(method, body);
+      assert.equal(reply.status, 200, `${method} ${JSON.stringify(body)}: ${reply.text}`);
+      return reply.body as Record<string, unknown>;
+    };
+    await ok(onA, "VolumeDriver.Create", { Name: "data", Opts: { backend: "nfs" } });
+    // Made on a, mounted on b and on a at once: its storage is reachable from both.
+    let mounted: Record<string, unknown> = {};
+    for (let i = 0; i < 100; i++) {
+      const reply = await onB.call("VolumeDriver.Mount", { Name: "data", ID: "c-b" });
+      if (reply.status === 200) {
+        mounted = reply.body as Record<string, unknown>;
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50)); // b hears of it
+    }
+    assert.deepEqual(mounted, { Mountpoint: join(shared, "volumes", "data") });
+    await ok(onA, "VolumeDriver.Mount", { Name: "data", ID: "c-a" });
+    const status = ((await ok(onA, "VolumeDriver.Get", { Name: "data" })).Volume as {
+      Status: unknown;
+    }).Status;
+    assert.deepEqual(status, { state: "mounted", mounts: 2, nodes: { a: 1, b: 1 } });
+    await ok(onB, "VolumeDriver.Unmount", { Name: "data", ID: "c-b" });
+    await ok(onA, "VolumeDriver.Unmount", { Name: "data", ID: "c-a" });
+    await ok(onB, "VolumeDriver.Remove", { Name: "data" });
+    await assert.rejects(Deno.stat(join(shared, "volumes", "data")), Deno.errors.NotFound);
+    for (const node of [a, b]) {
+      node.kill("SIGTERM");
+      assert.equal((await node.exited()).code, 0, node.stderr());
+    }
+  },
+});
