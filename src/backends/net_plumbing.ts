@@ -1,5 +1,6 @@
 // Linux plumbing behind the network driver: Berth's bridges and veth pairs, made with iproute2's
 // `ip` (arguments as a list, never a shell). Knows nothing of the engine; failures are BackendError.
+import { runTool, ToolFailed } from "./_tool.ts";
 import { z } from "zod";
 import { BackendError } from "./volume_backend.ts";
 
@@ -128,19 +129,14 @@ export function createIpPlumbing(
 
   // Resolves to stdout, or to null when `missingOk` and the link named in the command is absent.
   async function run(args: string[], missingOk = false): Promise<string | null> {
-    const full = [...prefix, ...args];
-    let out: Deno.CommandOutput;
     try {
-      out = await new Deno.Command(binary, { args: full, stdin: "null" }).output();
-    } catch (cause) {
-      throw new BackendError(`${binary} ${full.join(" ")}: ${String(cause)}`, { cause });
+      return await runTool(binary, prefix, args);
+    } catch (error) {
+      if (!(error instanceof ToolFailed)) throw error;
+      const missing = MISSING_LINK_REGEXP.test(error.stderr);
+      if (missingOk && missing) return null;
+      throw missing ? new LinkVanishedError(error.message) : new BackendError(error.message);
     }
-    if (out.success) return new TextDecoder().decode(out.stdout);
-    const stderr = new TextDecoder().decode(out.stderr).trim();
-    const missing = MISSING_LINK_REGEXP.test(stderr);
-    if (missingOk && missing) return null;
-    const message = `${binary} ${full.join(" ")}: ${stderr || `exit code ${out.code}`}`;
-    throw missing ? new LinkVanishedError(message) : new BackendError(message);
   }
 
   // A create is a few commands on links found a moment before; one that vanished in between

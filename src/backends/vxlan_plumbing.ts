@@ -1,6 +1,7 @@
 // Linux plumbing that joins one network's bridges across hosts: a VXLAN device per network on each
 // node, and its forwarding entries (`bridge fdb`) naming the other nodes' containers. Made with
 // iproute2's `ip` and `bridge` (arguments as a list, never a shell). Knows nothing of the engine.
+import { runTool, ToolFailed } from "./_tool.ts";
 import { BERTH_LINK_PREFIX } from "./link_names.ts";
 import { BackendError } from "./volume_backend.ts";
 
@@ -56,17 +57,13 @@ export function createVxlanPlumbing(
   const owner = options.owner;
 
   async function run(binary: string, args: string[], absentOk = false): Promise<string | null> {
-    const full = [...prefix, ...args];
-    let out: Deno.CommandOutput;
     try {
-      out = await new Deno.Command(binary, { args: full, stdin: "null" }).output();
-    } catch (cause) {
-      throw new BackendError(`${binary} ${full.join(" ")}: ${String(cause)}`, { cause });
+      return await runTool(binary, prefix, args);
+    } catch (error) {
+      if (!(error instanceof ToolFailed)) throw error;
+      if (absentOk && ABSENT_REGEXP.test(error.stderr)) return null;
+      throw new BackendError(error.message);
     }
-    if (out.success) return new TextDecoder().decode(out.stdout);
-    const stderr = new TextDecoder().decode(out.stderr).trim();
-    if (absentOk && ABSENT_REGEXP.test(stderr)) return null;
-    throw new BackendError(`${binary} ${full.join(" ")}: ${stderr || `exit code ${out.code}`}`);
   }
   const ip = (args: string[], absentOk = false) => run(options.ip ?? "ip", args, absentOk);
   const bridgeCommand = (args: string[], absentOk = false) =>
