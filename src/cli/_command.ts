@@ -73,6 +73,16 @@ function onStdout(level: Level): boolean {
   return infoOnStdout && (level === "INFO" || level === "DEBUG");
 }
 
+/**
+ * `text` with its control characters written as JSON escapes: a line is one line, and a caller's
+ * input in an error (a pool id with a newline or a terminal escape) can neither forge a second
+ * line nor drive the operator's terminal.
+ */
+export function oneLine(text: string): string {
+  // deno-lint-ignore no-control-regex
+  return text.replace(/[\x00-\x1f\x7f]/g, (c) => JSON.stringify(c).slice(1, -1));
+}
+
 /** The line for `message`: `[LEVEL] berth: message`, or an hclog JSON line with `fields`. */
 function lineOf(level: Level, message: string, fields?: Record<string, unknown>): string {
   return format === "json"
@@ -82,7 +92,7 @@ function lineOf(level: Level, message: string, fields?: Record<string, unknown>)
       "@timestamp": hclogTime(new Date()),
       ...fields,
     })
-    : `[${level}] berth: ${message}`;
+    : `[${level}] berth: ${oneLine(message)}`;
 }
 
 /** One diagnostic line, written at once (after the call lines still waiting). */

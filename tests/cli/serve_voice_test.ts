@@ -90,6 +90,26 @@ Deno.test("--log-format json and --log-level debug: every call, as JSON lines", 
   assert.ok(calls.every((line) => typeof line.ms === "number"));
 });
 
+Deno.test("input with newlines or terminal escapes cannot forge or colour a log line", async () => {
+  await using dir = await tempDir();
+  const socket = join(dir.path, "b.sock");
+  await using berth = spawnBerth(["serve", "--socket", socket, "--state-dir", join(dir.path, "s")]);
+  await berth.ready(socket);
+  using client = pluginClient(socket);
+  const forged = "p\n[ERROR] berth: forged\u001b[31m";
+  await client.call("IpamDriver.RequestAddress", { PoolID: forged, Address: "" });
+  await client.call("IpamDriver.ReleasePool", { PoolID: forged });
+  berth.kill("SIGTERM");
+  await berth.exited();
+  const stderr = berth.stderr();
+  assert.ok(!stderr.includes("\u001b"), "no raw escape reaches the terminal");
+  assert.doesNotMatch(stderr, /^\[ERROR\] berth: forged/m, "no forged line");
+  assert.match(
+    stderr,
+    /refused in [\d.]+ ms: Pool "p\\n\[ERROR\] berth: forged\\u001b\[31m" not found/,
+  );
+});
+
 Deno.test("--log-level warn: no line for calls that went as asked", async () => {
   const stderr = await stderrOf(["--log-level", "warn"]);
   assert.equal(stderr, "", stderr);
