@@ -72,8 +72,11 @@ export function renderUnits(
   },
 ): Units {
   const base = options.name === "berth" ? "berth" : `berth-${options.name}`;
+  // ExecStart also expands $VAR, even inside quotes: a "$" in a path is written "$$".
   const exec = (options.exec ?? execStart()).map((word) =>
-    /^[\w@%+=:,./-]+$/.test(word) ? word.replace(/%/g, "%%") : unitQuoted(word)
+    /^[\w@%+=:,./-]+$/.test(word)
+      ? word.replace(/%/g, "%%")
+      : unitQuoted(word).replace(/\$/g, "$$$$")
   );
   const service = [
     "[Unit]",

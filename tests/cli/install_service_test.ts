@@ -23,7 +23,7 @@ Deno.test("the service starts before dockerd, restarts always and carries the op
     name: "b2",
     socket: "/run/docker/plugins/b2.sock",
     socketActivation: false,
-    exec: ["/usr/bin/deno", "run", "--allow-all", "/opt/berth dir/main.ts", "serve"],
+    exec: ["/usr/bin/deno", "run", "--allow-all", "/opt/berth $HOME 100%/main.ts", "serve"],
   });
   assert.equal(service.name, "berth-b2.service");
   assert.equal(socket, undefined);
@@ -33,7 +33,7 @@ Deno.test("the service starts before dockerd, restarts always and carries the op
       "Restart=always",
       'Environment="BERTH_NAME=b2"',
       'Environment="BERTH_LOG_LEVEL=debug"',
-      'ExecStart=/usr/bin/deno run --allow-all "/opt/berth dir/main.ts" serve',
+      'ExecStart=/usr/bin/deno run --allow-all "/opt/berth $$HOME 100%%/main.ts" serve',
       "WantedBy=multi-user.target docker.service",
     ]
   ) assert.ok(service.text.split("\n").includes(line), `${line} in:\n${service.text}`);
