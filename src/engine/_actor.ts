@@ -25,11 +25,6 @@ export type Actor = {
   failedWith: Error | null;
   /** Commands queued or running in its mailbox. */
   queued: number;
-  /**
-   * On a shared log: how many of the actor's records this node has applied (null: not asked
-   * yet, the store's version at open). An append names it; another node's record raises it.
-   */
-  version: number | null;
 };
 
 export const DONE: Promise<void> = Promise.resolve();
@@ -84,7 +79,6 @@ export function newActor(id: string, snapshot: AnyMachineSnapshot = initialSnaps
     durable: DONE,
     failedWith: null,
     queued: 0,
-    version: null,
   };
 }
 

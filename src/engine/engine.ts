@@ -37,6 +37,7 @@ import { createActorTable } from "./_actor_table.ts";
 import { reconcileActors, type ReconcileReport } from "./_reconcile.ts";
 import { type Capture, captureActors, replaySync } from "./_capture.ts";
 import { step as transition } from "./_transition.ts";
+import { createActorVersions } from "./_versions.ts";
 import { initialSnapshot, lean, recordEvent } from "./replay.ts";
 
 export type EngineOptions = {
@@ -135,6 +136,7 @@ export function createEngine(options: EngineOptions): Engine {
   // A log other nodes write too: their records step the local actors as replay does (no effect
   // runs here: effects belong to the node that recorded the intent), in the store's order.
   const shared = isShared(store) ? store : null;
+  const versions = shared ? createActorVersions((id) => shared.openVersion(id)) : null;
   shared?.onRemote((record) => applyRemote(record));
   // Ids of the actors that recorded an event since the last capture().
   let changed = new Set<string>();
@@ -199,9 +201,9 @@ export function createEngine(options: EngineOptions): Engine {
     const entry: Omit<LogRecord, "seq"> = { at, actor: actor.id, type, v: kind.version, data };
     const before = actor.snapshot;
     const beforeDurable = actor.durable;
-    const appended = shared ? shared.appendAt(entry, versionOf(actor)) : store.append(entry);
+    const appended = shared ? shared.appendAt(entry, versions!.of(actor.id)) : store.append(entry);
     const durable = appended.then((logged) => {
-      if (shared) applied(actor);
+      versions?.applied(actor.id);
       // Appends resolve in log order: the last to resolve is the newest on disk.
       actor.settled = next;
       // Observers hear events in the order they were logged.
@@ -442,48 +444,27 @@ export function createEngine(options: EngineOptions): Engine {
     setTimeout(again, OUTCOME_RETRY_MS);
   }
 
-  // Who waits for an actor to reach a version (a command decided again after a conflict).
-  const versionWaiters = new Map<string, { version: number; resolve: () => void }[]>();
-
-  function versionOf(actor: Actor): number {
-    return actor.version ??= shared!.openVersion(actor.id);
-  }
-
-  /** One more record of `actor` applied here; wakes whoever waited for that version. */
-  function applied(actor: Actor) {
-    const version = versionOf(actor) + 1;
-    actor.version = version;
-    const waiting = versionWaiters.get(actor.id);
-    if (!waiting) return;
-    const ready = waiting.filter((waiter) => waiter.version <= version);
-    const rest = waiting.filter((waiter) => waiter.version > version);
-    if (rest.length > 0) versionWaiters.set(actor.id, rest);
-    else versionWaiters.delete(actor.id);
-    for (const waiter of ready) waiter.resolve();
-  }
-
-  /** Resolves once the actor's records up to `version` are applied here. */
-  function whenApplied(actorId: string, version: number): Promise<void> {
-    const actor = actors.get(actorId);
-    if (actor && versionOf(actor) >= version) return Promise.resolve();
-    const waiter = Promise.withResolvers<void>();
-    versionWaiters.set(actorId, [
-      ...(versionWaiters.get(actorId) ?? []),
-      { version, resolve: waiter.resolve },
-    ]);
-    return waiter.promise;
-  }
-
   /** A record another node appended: the actor steps by it in its turn, with no effect run. */
   function applyRemote(logged: LogRecord) {
-    const actor = actorFor(logged.actor);
+    const ignored = (why: string) => warn(`Ignored record ${logged.seq} of another node: ${why}`);
+    let actor: Actor;
+    try {
+      actor = actorFor(logged.actor);
+    } catch (error) {
+      return ignored(describe(error)); // not an actor id this Berth knows
+    }
     enqueue(actor, () => {
-      applied(actor);
-      const stepped = transition(actor.kind.machine, actor.snapshot, recordEvent(logged));
+      versions!.applied(actor.id); // it is in the log, so it counts towards the actor's version all the same
+      let event;
+      try {
+        event = recordEvent(logged);
+      } catch (error) {
+        ignored(describe(error));
+        return DONE;
+      }
+      const stepped = transition(actor.kind.machine, actor.snapshot, event);
       if (stepped[0] === actor.snapshot) {
-        warn(
-          `Ignored record ${logged.seq} of another node: ${logged.type} does not apply to ${actor.id}`,
-        );
+        ignored(`${logged.type} does not apply to ${actor.id}`);
       } else {
         const next = lean(actor.kind.machine, stepped[0]);
         actor.snapshot = next;
@@ -532,7 +513,7 @@ export function createEngine(options: EngineOptions): Engine {
               ? error.cause
               : null;
           if (!shared || !conflict || attempt >= CONFLICT_RETRIES) throw error;
-          await whenApplied(conflict.actor, conflict.version);
+          await versions!.whenApplied(conflict.actor, conflict.version);
         }
       }
     },

@@ -83,7 +83,14 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<EtcdEven
   const pending = new Set<Promise<unknown>>();
 
   const onEvent = (event: StoredEvent) => {
-    const { record, from, id } = decode(event);
+    let decoded;
+    try {
+      decoded = decode(event);
+    } catch (error) {
+      warn(`Ignored ${event.actor} event ${event.version} in etcd: not a record (${error})`);
+      return;
+    }
+    const { record, from, id } = decoded;
     lastSeq = Math.max(lastSeq, record.seq);
     if (from === node && inFlight.has(id)) {
       inFlight.set(id, record); // its append's answer tells the engine

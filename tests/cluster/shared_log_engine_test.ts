@@ -60,3 +60,53 @@ Deno.test("pools chosen at once on two nodes never overlap", async () => {
   );
   assert.equal(new Set(pools.map((p) => p.pool)).size, 20, JSON.stringify(pools));
 });
+
+Deno.test("a record of another node that does not fit is said and counted, never applied", async () => {
+  const log = createSharedMemoryLog();
+  const said: string[] = [];
+  const engine = createEngine({
+    store: log.node("b"),
+    effects: { pool: NO_EFFECTS },
+    warn: (line) => said.push(line),
+  });
+  const writer = log.node("a");
+  await writer.appendAt({
+    at: 1,
+    actor: "pool/198.18.60.0/24",
+    type: "pool.request",
+    v: 1,
+    data: {},
+  }, 0);
+  await writer.appendAt({ at: 2, actor: "nothing/x", type: "x", v: 1, data: {} }, 0);
+  await settle();
+  assert.equal(said.length, 2, said.join("\n"));
+  assert.match(said[0]!, /^Ignored record 1 of another node: .*does not fit its schema/);
+  assert.match(said[1]!, /^Ignored record 2 of another node: /);
+  // The bad record still counts: this node's next append on the pool names version 1.
+  const ipam = createIpamService(engine, parseCidr("198.18.0.0/15"), 24);
+  const pool = await ipam.requestPool({
+    space: "x",
+    pool: "198.18.60.0/24",
+    subPool: "",
+    options: {},
+    v6: false,
+  });
+  assert.equal(pool.pool, "198.18.60.0/24");
+  assert.equal(log.all.at(-1)?.type, "pool.request");
+});
+
+Deno.test("a pool released on one node is requested again on the other", async () => {
+  const log = createSharedMemoryLog();
+  const a = node(log, "a");
+  const b = node(log, "b");
+  const request = { space: "x", pool: "198.18.61.0/24", subPool: "", options: {}, v6: false };
+  for (let round = 0; round < 3; round++) {
+    // Each node has seen the pool made and released (and forgotten its actor) before it asks.
+    await (round % 2 ? b : a).ipam.requestPool(request);
+    await settle();
+    await (round % 2 ? a : b).ipam.releasePool("198.18.61.0/24");
+    await settle();
+  }
+  await b.ipam.requestPool(request);
+  assert.equal(log.all.filter((record) => record.type === "pool.request").length, 4);
+});
