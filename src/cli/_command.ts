@@ -172,6 +172,11 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(
   return parsed;
 }
 
+/** A setting: the flag, else the environment variable `env`, else `fallback`. */
+export function setting(flag: string | undefined, env: string, fallback: string): string {
+  return flag ?? Deno.env.get(env) ?? fallback;
+}
+
 /** The state dir from `--state-dir`, else BERTH_STATE_DIR, else the default. */
 export function stateDirFrom(flag: string | undefined): string {
   return flag ?? Deno.env.get("BERTH_STATE_DIR") ?? DEFAULT_STATE_DIR;

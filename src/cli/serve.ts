@@ -23,6 +23,7 @@ import {
 } from "../transport/admin/address.ts";
 import { dirname, resolve } from "node:path";
 import { missingPrivileges, NEEDS_ROOT } from "./_privileges.ts";
+import { advertiseSetting, etcdSetting, type EtcdSettings } from "./_cluster_settings.ts";
 import { inheritedSocketFd } from "../transport/_inherited_socket.ts";
 import { callLevel, callLine } from "../transport/docker/call_log.ts";
 import type { AnsweredCall } from "../transport/docker/routes.ts";
@@ -39,6 +40,7 @@ import {
   logs,
   parseFlags,
   setLogging,
+  setting,
   UsageError,
   wholeSetting,
 } from "./_command.ts";
@@ -173,19 +175,10 @@ export type ServeConfig = {
   /** BERTH_MANAGED_PLUGIN=1: run by dockerd as a managed (v2) plugin. */
   managed: boolean;
   /** --store etcd: the members, the cluster, this node and TLS; null for the file store. */
-  etcd: {
-    endpoints: string[];
-    cluster: string;
-    node: string;
-    tls?: { ca: string; cert?: string; key?: string };
-  } | null;
+  etcd: EtcdSettings | null;
   /** --advertise-address: this node's underlay address (etcd only), or null. */
   advertise: string | null;
 };
-
-function setting(flag: string | undefined, env: string, fallback: string): string {
-  return flag ?? Deno.env.get(env) ?? fallback;
-}
 
 function cidrSetting(text: string): Cidr {
   try {
@@ -225,75 +218,6 @@ export const SERVE_FLAGS = {
   "etcd-key": { type: "string" },
   "advertise-address": { type: "string" },
 } as const;
-
-const IPV4_REGEXP = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-
-/** --advertise-address, checked: an IPv4 address, and only with --store etcd; null when absent. */
-function advertiseSetting(flag: string | undefined, onEtcd: boolean): string | null {
-  const text = setting(flag, "BERTH_ADVERTISE_ADDRESS", "");
-  if (text === "") return null;
-  if (!IPV4_REGEXP.test(text)) {
-    throw new UsageError(`advertise address "${text}" must be an IPv4 address`);
-  }
-  // The env may be set host-wide: only the flag itself is refused without etcd.
-  if (!onEtcd && flag !== undefined) throw new UsageError("--advertise-address needs --store etcd");
-  return onEtcd ? text : null;
-}
-
-/** --store and the etcd settings, checked: null for the file store. */
-function etcdSetting(
-  values: Partial<Record<keyof typeof SERVE_FLAGS, string>>,
-): ServeConfig["etcd"] {
-  const store = setting(values.store, "BERTH_STORE", "file");
-  if (store === "file") return null;
-  if (store !== "etcd") throw new UsageError(`store "${store}" must be file or etcd`);
-  const list = setting(values["etcd-endpoints"], "BERTH_ETCD_ENDPOINTS", "");
-  const schemes = new Set<string>();
-  const endpoints = list.split(",").filter((text) => text !== "").map((text) => {
-    const match = /^(?:(https?):\/\/)?([\w.-]+|\[[\da-f:]+\]):(\d{1,5})\/?$/i.exec(text.trim());
-    if (!match) throw new UsageError(`etcd endpoint "${text}" must be http(s)://HOST:PORT`);
-    schemes.add((match[1] ?? "http").toLowerCase());
-    return `${match[2]}:${match[3]}`;
-  });
-  if (schemes.size > 1) throw new UsageError("etcd endpoints must be all http:// or all https://");
-  const file = (flag: "etcd-ca" | "etcd-cert" | "etcd-key") => {
-    const path = setting(values[flag], `BERTH_${flag.toUpperCase().replace("-", "_")}`, "");
-    if (path === "") return undefined;
-    try {
-      return Deno.readTextFileSync(path);
-    } catch (error) {
-      throw new CommandError(`cannot read --${flag} ${path}: ${(error as Error).message}`);
-    }
-  };
-  const [ca, cert, key] = [file("etcd-ca"), file("etcd-cert"), file("etcd-key")];
-  const https = schemes.has("https");
-  if (https && ca === undefined) throw new UsageError("https:// etcd endpoints need --etcd-ca");
-  const byAddress = endpoints.find((endpoint) => /^(\d{1,3}(\.\d{1,3}){3}|\[.*\]):/.test(endpoint));
-  if (https && byAddress !== undefined) {
-    // Deno's TLS client takes no IP address as the name to check a certificate against.
-    throw new UsageError(
-      `https etcd endpoint "${byAddress}" must be named by a host name its certificate carries, ` +
-        `not an IP address`,
-    );
-  }
-  if (!https && (ca ?? cert ?? key) !== undefined) {
-    throw new UsageError("--etcd-ca, --etcd-cert and --etcd-key need https:// endpoints");
-  }
-  if ((cert === undefined) !== (key === undefined)) {
-    throw new UsageError("--etcd-cert and --etcd-key go together");
-  }
-  if (endpoints.length === 0) throw new UsageError("--store etcd needs --etcd-endpoints");
-  const cluster = setting(values.cluster, "BERTH_CLUSTER", "berth");
-  if (!/^[a-z0-9][a-z0-9_-]{0,62}$/.test(cluster)) {
-    throw new UsageError(`cluster "${cluster}" must match [a-z0-9][a-z0-9_-]*`);
-  }
-  const node = setting(values.node, "BERTH_NODE", Deno.hostname());
-  if (!/^[\w.-]{1,64}$/.test(node)) throw new UsageError(`node "${node}" must match [\w.-]+`);
-  const tls = https
-    ? { ca: ca!, ...(cert === undefined ? {} : { cert }), ...(key === undefined ? {} : { key }) }
-    : undefined;
-  return { endpoints, cluster, node, ...(tls ? { tls } : {}) };
-}
 
 export function parseServe(args: string[]): ServeConfig {
   const { values } = parseFlags(args, SERVE_FLAGS);
