@@ -9,6 +9,7 @@ import { pluginClient } from "../helpers/plugin_socket.ts";
 import { skipUnless } from "../helpers/skip.ts";
 import { tempDir } from "../helpers/temp_dir.ts";
 import { etcdMissing, startEtcdCluster } from "../etcd/_etcd_cluster.ts";
+import { nodeArgs } from "./_node.ts";
 
 const TEST_NAME = "IPAM on etcd: two nodes never hand out an address or a pool twice";
 
@@ -18,22 +19,8 @@ Deno.test({
   async fn() {
     await using etcd = await startEtcdCluster();
     await using dir = await tempDir("berth-cluster-");
-    const endpoints = etcd.endpoints.map((endpoint) => `http://${endpoint}`).join(",");
-    const args = (node: string) => [
-      "serve",
-      "--socket",
-      join(dir.path, `${node}.sock`),
-      "--state-dir",
-      join(dir.path, node),
-      "--store",
-      "etcd",
-      "--etcd-endpoints",
-      endpoints,
-      "--cluster",
-      "ipamtest",
-      "--node",
-      node,
-    ];
+    const args = (node: string) =>
+      nodeArgs(dir.path, node, { endpoints: etcd.endpoints, name: "ipamtest" });
     await using a = spawnBerth(args("a"));
     await using b = spawnBerth(args("b"));
     await Promise.all([a.ready(join(dir.path, "a.sock")), b.ready(join(dir.path, "b.sock"))]);

@@ -9,6 +9,7 @@ import { pluginClient } from "../helpers/plugin_socket.ts";
 import { skipUnless } from "../helpers/skip.ts";
 import { tempDir } from "../helpers/temp_dir.ts";
 import { etcdMissing, startEtcdCluster } from "../etcd/_etcd_cluster.ts";
+import { nodeArgs, nodeSocket } from "./_node.ts";
 
 const TEST_NAME = "volumes on etcd: made on one node, known and guarded on the others";
 
@@ -18,14 +19,9 @@ Deno.test({
   async fn() {
     await using etcd = await startEtcdCluster();
     await using dir = await tempDir("berth-cluster-");
-    const endpoints = etcd.endpoints.map((endpoint) => `http://${endpoint}`).join(",");
-    const socket = (node: string) => join(dir.path, `${node}.sock`);
-    const args = (node: string) => [
-      "serve",
-      ...["--socket", socket(node), "--state-dir", join(dir.path, node)],
-      ...["--store", "etcd", "--etcd-endpoints", endpoints, "--cluster", "voltest"],
-      ...["--node", node],
-    ];
+    const socket = (node: string) => nodeSocket(dir.path, node);
+    const args = (node: string) =>
+      nodeArgs(dir.path, node, { endpoints: etcd.endpoints, name: "voltest" });
     await using a = spawnBerth(args("a"));
     await using b = spawnBerth(args("b"));
     await Promise.all([a.ready(socket("a")), b.ready(socket("b"))]);
@@ -143,14 +139,12 @@ Deno.test({
         backends: { nfs: { command: [Deno.execPath(), "run", "--allow-all", backend, shared] } },
       }),
     );
-    const endpoints = etcd.endpoints.map((endpoint) => `http://${endpoint}`).join(",");
-    const socket = (node: string) => join(dir.path, `${node}.sock`);
-    const args = (node: string) => [
-      "serve",
-      ...["--socket", socket(node), "--state-dir", join(dir.path, node), "--config", config],
-      ...["--store", "etcd", "--etcd-endpoints", endpoints, "--cluster", "sharedtest"],
-      ...["--node", node],
-    ];
+    const socket = (node: string) => nodeSocket(dir.path, node);
+    const args = (node: string) =>
+      nodeArgs(dir.path, node, { endpoints: etcd.endpoints, name: "sharedtest" }, [
+        "--config",
+        config,
+      ]);
     await using a = spawnBerth(args("a"));
     await using b = spawnBerth(args("b"));
     await Promise.all([a.ready(socket("a")), b.ready(socket("b"))]);
