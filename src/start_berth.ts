@@ -31,15 +31,16 @@ import { createVxlanPlumbing } from "./backends/vxlan_plumbing.ts";
 import { sweepOrphanLinks } from "./engine/orphans.ts";
 import { RecordSchemaError, replayInSlices } from "./engine/replay.ts";
 import { createVolumeEffects } from "./engine/volume_effects.ts";
-import { loadReplayBase, type ReplayBase } from "./engine/snapshots.ts";
+import { loadReplayBase, type ReplayBase, restoreActorSnapshots } from "./engine/snapshots.ts";
+import { DEFAULT_SHARED_EVERY, startSharedCompaction } from "./engine/shared_compaction.ts";
 import { createVolumeService, type VolumeService } from "./engine/volume_service.ts";
 import { LogDamagedError, openFileStore } from "./log/file_store.ts";
 import { lockStateDir } from "./log/lock.ts";
 import { scanLog } from "./log/reader.ts";
-import type { EventStore } from "./log/store.ts";
+import { type EventStore, isShared } from "./log/store.ts";
 import type { VolumeContext } from "../machines/volume_machine.ts";
 import { BACKEND_OPTION } from "./backends/goplugin/router.ts";
-import { StoreUnavailableError } from "./log/etcd_errors.ts";
+import { SharedLogUnreadableError, StoreUnavailableError } from "./log/etcd_errors.ts";
 import type { Checkpointer } from "./engine/checkpoint.ts";
 import type { AdminAddress } from "./transport/admin/address.ts";
 import { createMetrics } from "./transport/admin/metrics.ts";
@@ -62,7 +63,11 @@ export type RunningBerth = {
   ipam: IpamService;
   networks: NetworkService;
   /** Where the start came from: the snapshot it read (0: none) and how many records after it. */
-  replayed: { snapshotSeq: number; records: number };
+  /**
+   * What the start read: the snapshot file's sequence number (0: none) and the records after it;
+   * on a shared log, each actor's snapshot (`actorSnapshots` of them) and its records after it.
+   */
+  replayed: { snapshotSeq: number; records: number; actorSnapshots?: number };
   /** The admin endpoint, when one was asked for. */
   admin: AdminServer | null;
   /** Finishes calls in flight, syncs and closes the log, removes the sockets, frees the lock. */
@@ -146,6 +151,8 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
   const metrics = createMetrics();
   let stopBackends = () => Promise.resolve();
   let admin: AdminServer | null = null;
+  // Closed if the start fails after opening it: an etcd client would keep the process alive.
+  let opened: EventStore | null = null;
   try {
     if (options.admin) {
       admin = await serveAdmin({
@@ -174,19 +181,33 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
       // Loaded only for a cluster: etcd3 reads its .proto files and costs a start ~100 ms.
       await (await import("./log/etcd_store.ts")).openEtcdStore({ ...options.etcd!, warn }).catch(
         (error) => {
+          if (error instanceof SharedLogUnreadableError) throw error;
           throw new StoreUnavailableError("cannot read the log from etcd", error);
         },
       );
+    opened = store;
     const logBytes = () => fileStore?.stats().bytes ?? 0;
-    // The newest good snapshot, then only the log after it (etcd: the whole log, for now).
-    const base = fileStore ? await loadReplayBase(logDir, fileStore, warn) : NO_SNAPSHOT;
+    // The newest good snapshot, then only the log after it; on etcd, each actor's snapshot and
+    // its records after it.
+    const base = fileStore
+      ? await loadReplayBase(logDir, fileStore, warn)
+      : isShared(store)
+      ? { ...NO_SNAPSHOT, actors: await restoreActorSnapshots(store.openSnapshots()) }
+      : NO_SNAPSHOT;
+    const actorSnapshots = base.actors.size; // replay lays the records over this very map
     const actors = await replayInSlices(store.records(base.seq), warn, base.actors).catch(
       async (error) => {
         throw error instanceof RecordSchemaError ? await located(logDir, error) : error;
       },
     );
     metrics.start.replaySeconds = (performance.now() - replayStart) / 1e3;
-    const replayed = { snapshotSeq: base.seq, records: store.lastSeq - base.seq };
+    const replayed = isShared(store)
+      ? {
+        snapshotSeq: 0,
+        records: [...store.openBacklogs()].reduce((sum, [, records]) => sum + records, 0),
+        actorSnapshots,
+      }
+      : { snapshotSeq: base.seq, records: store.lastSeq - base.seq };
     metrics.start.snapshotSeq = replayed.snapshotSeq;
     metrics.start.replayedRecords = replayed.records;
 
@@ -246,28 +267,40 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
         volumeBackends.assignAll([(snapshot as { context: VolumeContext }).context]);
       });
     }
-    const checkpointer = !fileStore ? NO_CHECKPOINTS : createCheckpointer({
+    const shared = isShared(store) ? store : null;
+    const compaction = shared && startSharedCompaction({
       engine,
-      store,
-      dir: logDir,
-      policy: options.checkpoints ?? DEFAULT_CHECKPOINT_POLICY,
-      since: base.seq,
-      sinceFull: base.fullSeq,
-      sinceDeltas: base.deltas,
-      replayedTail: replayed.records > 0,
-      logBytes,
-      // The checkpointer warns only of a snapshot it could not write.
-      warn: (line) => {
-        metrics.snapshots.failures++;
-        warn(line);
-      },
-      onCheckpoint(done) {
-        metrics.snapshots.seconds.get(done.delta ? "delta" : "full")!.observe(done.seconds);
-        metrics.snapshots.lastSeq = done.seq;
-        metrics.snapshots.lastBytes = done.bytes;
-        metrics.snapshots.lastAt = Date.now();
-      },
+      store: shared,
+      everyEvents: options.checkpoints?.everyEvents ?? DEFAULT_SHARED_EVERY,
+      live: new Set(actors.keys()),
+      warn,
     });
+    const checkpointer = compaction
+      ? { ...NO_CHECKPOINTS, stop: () => compaction.stop() }
+      : !fileStore
+      ? NO_CHECKPOINTS
+      : createCheckpointer({
+        engine,
+        store,
+        dir: logDir,
+        policy: options.checkpoints ?? DEFAULT_CHECKPOINT_POLICY,
+        since: base.seq,
+        sinceFull: base.fullSeq,
+        sinceDeltas: base.deltas,
+        replayedTail: replayed.records > 0,
+        logBytes,
+        // The checkpointer warns only of a snapshot it could not write.
+        warn: (line) => {
+          metrics.snapshots.failures++;
+          warn(line);
+        },
+        onCheckpoint(done) {
+          metrics.snapshots.seconds.get(done.delta ? "delta" : "full")!.observe(done.seconds);
+          metrics.snapshots.lastSeq = done.seq;
+          metrics.snapshots.lastBytes = done.bytes;
+          metrics.snapshots.lastAt = Date.now();
+        },
+      });
     metrics.snapshots.lastSeq = base.seq;
     for (const { actor, events } of await engine.reconcile()) {
       warn(`reconciled ${actor} with the host: recorded ${events.join(", ")}`);
@@ -356,6 +389,7 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
     };
   } catch (error) {
     await stopBackends();
+    await opened?.close().catch(() => {});
     await admin?.shutdown();
     lock.release();
     throw error;

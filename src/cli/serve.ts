@@ -8,9 +8,10 @@ import {
 } from "../backends/goplugin/config.ts";
 import { type CheckpointPolicy, DEFAULT_CHECKPOINT_POLICY } from "../engine/checkpoint.ts";
 import { HistoryCompactedError } from "../engine/snapshots.ts";
+import { DEFAULT_SHARED_EVERY } from "../engine/shared_compaction.ts";
 import { DEFAULT_STALL_MS, LogDamagedError, SymlinkRefusedError } from "../log/file_store.ts";
 import { StateDirLockedError } from "../log/lock.ts";
-import { StoreUnavailableError } from "../log/etcd_errors.ts";
+import { SharedLogUnreadableError, StoreUnavailableError } from "../log/etcd_errors.ts";
 import { startBerth } from "../start_berth.ts";
 import type { HttpLimits } from "../transport/_http1.ts";
 import { SocketInUseError } from "../transport/_unix_socket.ts";
@@ -88,6 +89,10 @@ Options:
                      segments and snapshots are deleted. Time travel reaches back to the oldest
                      kept snapshot; a damaged one falls back to the one before it.
                      \`berth compact\` does it on demand.
+                     On etcd, each actor's records are put into its snapshot in etcd after N
+                     of them (default: ${DEFAULT_SHARED_EVERY}), and a finished actor (a volume removed,
+                     a pool released) is deleted from etcd whole; --snapshot-mib and
+                     --keep-snapshots do not apply there.
   --max-connections N  plugin socket connections served at once; one more  [env BERTH_MAX_CONNECTIONS]
                      is answered 503 and closed (default: the open-file limit less 256, at most
                      16384: ${defaultLimits().maxConnections} here; Deno raises its soft limit to the hard one)
@@ -251,10 +256,13 @@ export function parseServe(args: string[]): ServeConfig {
     if (error instanceof AdminAddressError) throw new CommandError(error.message);
     throw error;
   }
+  const etcd = etcdSetting(values);
   const defaults = DEFAULT_CHECKPOINT_POLICY;
+  // On etcd the count is one actor's records: its snapshot stands for them from then on.
+  const everyDefault = etcd ? DEFAULT_SHARED_EVERY : defaults.everyEvents;
   const checkpoints: CheckpointPolicy = {
     everyEvents: wholeSetting(
-      setting(values["snapshot-every"], "BERTH_SNAPSHOT_EVERY", `${defaults.everyEvents}`),
+      setting(values["snapshot-every"], "BERTH_SNAPSHOT_EVERY", `${everyDefault}`),
       "--snapshot-every",
       1,
     ),
@@ -294,7 +302,6 @@ export function parseServe(args: string[]): ServeConfig {
   if (logFormat !== "text" && logFormat !== "json") {
     throw new UsageError(`log format "${logFormat}" must be text or json`);
   }
-  const etcd = etcdSetting(values);
   const advertise = advertiseSetting(values["advertise-address"], etcd !== null);
   const configFile = values.config ?? Deno.env.get("BERTH_CONFIG");
   let backends = new Map<string, BackendSpec>();
@@ -339,7 +346,12 @@ async function serve(config: ServeConfig): Promise<number> {
     return [signal, handler] as const;
   });
   setLogging({ level: config.logLevel, format: config.logFormat });
-  diagnose("INFO", `starting: replaying the log in ${config.stateDir}`);
+  diagnose(
+    "INFO",
+    config.etcd
+      ? `starting: reading cluster "${config.etcd.cluster}" from etcd`
+      : `starting: replaying the log in ${config.stateDir}`,
+  );
   const made = firstMissing(config.stateDir);
   const inherited = inheritedSocketFd();
   // Taken: nothing Berth starts (a backend) may read it as its own (sd_listen_fds's unset).
@@ -373,8 +385,12 @@ async function serve(config: ServeConfig): Promise<number> {
       "INFO",
       `serving ${
         inherited === null ? config.socket : `the socket systemd passed (fd ${inherited})`
-      } (state ${config.stateDir}, ${berth.store.lastSeq} events: ` +
-        (berth.replayed.snapshotSeq > 0 ? `snapshot at ${berth.replayed.snapshotSeq} + ` : "") +
+      } (state ${config.stateDir}, ` +
+        (berth.replayed.actorSnapshots === undefined
+          ? `${berth.store.lastSeq} events: ` +
+            (berth.replayed.snapshotSeq > 0 ? `snapshot at ${berth.replayed.snapshotSeq} + ` : "")
+          : `etcd at revision ${berth.store.lastSeq}: ` +
+            `${berth.replayed.actorSnapshots} actor snapshots + `) +
         `${berth.replayed.records} replayed; ` +
         (["volume", "network", "endpoint", "pool"] as const)
           .map((kind) => `${berth.engine.list(kind).length} ${kind}s`).join(", ") +
@@ -388,7 +404,8 @@ async function serve(config: ServeConfig): Promise<number> {
   } catch (error) {
     const known = error instanceof StateDirLockedError || error instanceof LogDamagedError ||
       error instanceof SocketInUseError || error instanceof HistoryCompactedError ||
-      error instanceof SymlinkRefusedError || error instanceof StoreUnavailableError;
+      error instanceof SymlinkRefusedError || error instanceof StoreUnavailableError ||
+      error instanceof SharedLogUnreadableError;
     if (error instanceof LogDamagedError) {
       throw new CommandError(
         `${error.message} (berth verify checks the whole log; berth repair --truncate-at ` +

@@ -52,8 +52,11 @@ export type EngineOptions = {
 
 export type { Capture };
 
-/** Hears every recorded event once it is durable, with the snapshot it led to, in log order. */
-export type Observer = (record: LogRecord, snapshot: AnyMachineSnapshot) => void;
+/**
+ * Hears every recorded event once it is durable, with the snapshot it led to, in log order; on a
+ * shared log, `remote` says another node recorded it.
+ */
+export type Observer = (record: LogRecord, snapshot: AnyMachineSnapshot, remote: boolean) => void;
 
 /** An event, or how to choose it from the actor's snapshot when its turn comes. */
 export type Decision<K extends KindName = KindName> =
@@ -96,6 +99,15 @@ export type Engine = {
   flush(): Promise<void>;
   /** Settles actors a crash left in flight and records drift between log and host. */
   reconcile(): Promise<ReconcileReport>;
+  /**
+   * Runs `work` in the actor's turn, with its snapshot and its version in a shared log (null when
+   * the actor is not live, or the log is not shared): nothing moves the actor meanwhile but other
+   * nodes. For compaction of a shared log.
+   */
+  inTurn<T>(
+    actorId: string,
+    work: (live: { snapshot: AnyMachineSnapshot; version: number } | null) => Promise<T>,
+  ): Promise<T>;
   /** Refuses new commands and waits for those in flight. */
   drain(): Promise<void>;
   /**
@@ -120,6 +132,12 @@ const OUTCOME_RETRY_MS = 500;
 /** How many times a command is decided again after other nodes changed its actor first. */
 const CONFLICT_RETRIES = 16;
 
+/**
+ * How long a command beaten by another node waits to see that node's record before it is decided
+ * again all the same (the watch that brings it may be between members).
+ */
+const CONFLICT_WAIT_MS = 5_000;
+
 /** How long commands for an actor whose outcome is unknown wait for its backend to be back. */
 const SETTLE_WAIT_MS = 10_000;
 
@@ -138,6 +156,7 @@ export function createEngine(options: EngineOptions): Engine {
   const shared = isShared(store) ? store : null;
   const versions = shared ? createActorVersions((id) => shared.openVersion(id)) : null;
   shared?.onRemote((record) => applyRemote(record));
+  shared?.onDropped((actorId, seq) => applyDrop(actorId, seq));
   // Ids of the actors that recorded an event since the last capture().
   let changed = new Set<string>();
   let draining = false;
@@ -203,11 +222,11 @@ export function createEngine(options: EngineOptions): Engine {
     const beforeDurable = actor.durable;
     const appended = shared ? shared.appendAt(entry, versions!.of(actor.id)) : store.append(entry);
     const durable = appended.then((logged) => {
-      versions?.applied(actor.id);
+      versions?.applied(actor.id, logged.seq);
       // Appends resolve in log order: the last to resolve is the newest on disk.
       actor.settled = next;
       // Observers hear events in the order they were logged.
-      if (observers.size > 0) tell(logged, next);
+      if (observers.size > 0) tell(logged, next, false);
     }, (error) => {
       if (error instanceof AppendStalledError) {
         // Still queued: memory stays ahead of the log until the disk takes it, or the log fails.
@@ -231,10 +250,10 @@ export function createEngine(options: EngineOptions): Engine {
     return { intents: emittedIntents(actions), durable };
   }
 
-  function tell(logged: LogRecord, snapshot: AnyMachineSnapshot) {
+  function tell(logged: LogRecord, snapshot: AnyMachineSnapshot, remote: boolean) {
     for (const observer of observers) {
       try {
-        observer(logged, snapshot);
+        observer(logged, snapshot, remote);
       } catch (error) {
         // A read model's fault must never look like a failed append.
         warn(`An observer of the engine failed: ${describe(error)}`);
@@ -454,7 +473,7 @@ export function createEngine(options: EngineOptions): Engine {
       return ignored(describe(error)); // not an actor id this Berth knows
     }
     enqueue(actor, () => {
-      versions!.applied(actor.id); // it is in the log, so it counts towards the actor's version all the same
+      versions!.applied(actor.id, logged.seq); // in the log: the actor's version all the same
       let event;
       try {
         event = recordEvent(logged);
@@ -470,11 +489,31 @@ export function createEngine(options: EngineOptions): Engine {
         actor.snapshot = next;
         actor.settled = next;
         changed.add(actor.id);
-        if (observers.size > 0) tell(logged, next);
+        if (observers.size > 0) tell(logged, next, true);
       }
       if (isUnborn(actor) || actor.snapshot.status === "done") forget(actor);
       return DONE;
     }).catch(() => {}); // only while draining: the next start replays it
+  }
+
+  /** Waits, within CONFLICT_WAIT_MS, until this node has seen what beat an append. */
+  async function seenPast(conflict: AppendConflictError) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      versions!.whenPast(conflict.actor, conflict.expected, conflict.version),
+      drainStarted.promise,
+      new Promise((resolve) => timer = setTimeout(resolve, CONFLICT_WAIT_MS)),
+    ]).finally(() => clearTimeout(timer));
+  }
+
+  /** A finished actor dropped from the log: in its turn, after its records, its version is 0. */
+  function applyDrop(actorId: string, seq: number) {
+    const actor = actors.get(actorId);
+    if (!actor) return versions!.dropped(actorId, seq);
+    enqueue(actor, () => {
+      versions!.dropped(actorId, seq);
+      return DONE;
+    }).catch(() => versions!.dropped(actorId, seq));
   }
 
   function forget(actor: Actor) {
@@ -513,7 +552,7 @@ export function createEngine(options: EngineOptions): Engine {
               ? error.cause
               : null;
           if (!shared || !conflict || attempt >= CONFLICT_RETRIES) throw error;
-          await versions!.whenApplied(conflict.actor, conflict.version);
+          await seenPast(conflict);
         }
       }
     },
@@ -552,6 +591,16 @@ export function createEngine(options: EngineOptions): Engine {
       const since = changed;
       changed = new Set();
       return captureActors(actors, since, store.lastSeq, wantFull);
+    },
+    inTurn(actorId, work) {
+      const actor = actors.get(actorId);
+      if (!actor || !versions) return work(null);
+      return enqueue(actor, () => {
+        const live = isLive(actor)
+          ? { snapshot: actor.snapshot, version: versions.of(actorId) }
+          : null;
+        return work(live);
+      });
     },
     reconcile() {
       // Reconcile runs at start, before the plugin socket opens: no command is queued.

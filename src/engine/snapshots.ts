@@ -16,6 +16,9 @@ import {
   type SnapshotHeader,
   writeSnapshot,
 } from "../log/snapshot_file.ts";
+import type { ActorSnapshot } from "../log/store.ts";
+import { SharedLogUnreadableError } from "../log/etcd_errors.ts";
+import { describe } from "./_actor.ts";
 import { snapshotIn, splitActorId, yieldToEventLoop } from "./replay.ts";
 
 /** Where replay starts: every live actor right after record `seq` (0: the very beginning). */
@@ -118,6 +121,34 @@ export async function restoreSnapshot(
   let count = 0;
   for (const entry of entries) {
     restoreEntry(into, entry);
+    if (++count % SLICE === 0) await yieldToEventLoop();
+  }
+  return into;
+}
+
+/**
+ * The actors a shared log keeps as snapshots (etcd), each checked against today's machines: an
+ * actor's records before its snapshot are gone, so one that cannot be read stops the start.
+ */
+export async function restoreActorSnapshots(
+  entries: Iterable<ActorSnapshot>,
+): Promise<Map<string, AnyMachineSnapshot>> {
+  const into = new Map<string, AnyMachineSnapshot>();
+  let count = 0;
+  for (const entry of entries) {
+    try {
+      const { kind, kindName } = splitActorId(entry.id);
+      if (entry.v !== kind.version) {
+        throw new Error(
+          `taken with version ${entry.v} of the ${kindName} machine; this Berth runs ${kind.version}`,
+        );
+      }
+      restoreEntry(into, entry);
+    } catch (error) {
+      throw new SharedLogUnreadableError(
+        `Cannot read the snapshot of ${entry.id} in the shared log: ${describe(error)}`,
+      );
+    }
     if (++count % SLICE === 0) await yieldToEventLoop();
   }
   return into;

@@ -1,7 +1,7 @@
-// A watch over one etcd prefix that delivers every put after a revision exactly once, in order,
-// across reconnects to other members. etcd3 reconnects by itself but resumes from the last
-// response's header revision + 1, which during a catch-up is the store's revision, not the last
-// event sent; so we keep our own resume point and drop what a reconnect sends twice.
+// A watch over one etcd prefix that delivers every put and delete after a revision exactly once,
+// in order, across reconnects to other members. etcd3 reconnects by itself but resumes from the
+// last response's header revision + 1, which during a catch-up is the store's revision, not the
+// last event sent; so we keep our own resume point and drop what a reconnect sends twice.
 import { Buffer } from "node:buffer";
 import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from "etcd3";
 import { StoreUnavailableError } from "./etcd_errors.ts";
@@ -24,24 +24,22 @@ export type WatchOptions = {
   /** Deliver events of revisions after this one. */
   after: number;
   timeoutMs: number;
-  /** Called synchronously for each put; must not throw. */
-  onKeyValue(kv: IKeyValue): void;
+  /** Called synchronously for each put and delete (a deleted key's value is empty); never throws. */
+  onKeyValue(kv: IKeyValue, deleted: boolean): void;
   onStatus(status: WatchStatus): void;
 };
 
 /** Starts the watch; resolves once a member accepted it, or rejects within `timeoutMs`. */
 export async function watchPrefix(etcd: Etcd3, options: WatchOptions): Promise<EtcdWatch> {
   let last = options.after;
-  // only("put"), not ignore("delete"): etcd3 1.1.2's ignore() is only() (it would drop puts).
-  const watcher = etcd.watch().prefix(options.prefix).only("put")
-    .startRevision(String(last + 1)).watcher();
+  const watcher = etcd.watch().prefix(options.prefix).startRevision(String(last + 1)).watcher();
   watcher.on("data", (response: IWatchResponse) => {
     // etcd never splits one revision's events over two responses, so "after `last`" is exact.
     let top = last;
     for (const event of response.events) {
       const revision = Number(event.kv.mod_revision);
       if (revision <= last) continue;
-      options.onKeyValue(event.kv);
+      options.onKeyValue(event.kv, event.type === "Delete");
       top = Math.max(top, revision);
     }
     last = top;

@@ -1,8 +1,12 @@
 // A thin client over etcd3 offering what an etcd event store needs: a conditional append per
-// actor, paged reads for replay and a gap-free watch. Every call fails within `timeoutMs` with a
-// StoreUnavailableError. Imports nothing of the engine; the key layout is in _etcd_keys.ts.
+// actor, paged reads for replay, a gap-free watch, and the compaction of an actor's events into
+// a snapshot. Every call fails within `timeoutMs` with a StoreUnavailableError. Imports nothing
+// of the engine; the key layout is in _etcd_keys.ts.
+//
+// An actor's head is the key its every append rewrites: its mod revision is the revision of the
+// actor's last append, which is what an append names to say which state it was decided on.
 import { Buffer } from "node:buffer";
-import { Etcd3, type IKeyValue, type IRangeRequest, type IRequestOp } from "etcd3";
+import { Etcd3, type ICompare, type IKeyValue, type IRangeRequest, type IRequestOp } from "etcd3";
 import { etcdKeys, prefixEnd } from "./_etcd_keys.ts";
 import { faultHandling, withRetry } from "./_etcd_retry.ts";
 import { type EtcdWatch, watchPrefix, type WatchStatus } from "./_etcd_watch.ts";
@@ -13,13 +17,24 @@ export type { EtcdWatch, WatchStatus };
 /** One event record as etcd holds it. */
 export type StoredEvent = {
   actor: string;
-  /** 1, 2, 3, … within the actor. */
-  version: number;
   /** The etcd revision of the append that wrote it (shared by a batch's records). */
   revision: number;
   /** The record as the caller encoded it. */
   value: string;
 };
+
+/** An actor's snapshot as etcd holds it: what its compacted events left. */
+export type StoredSnapshot = {
+  actor: string;
+  /** The etcd revision of the compaction that wrote it. */
+  revision: number;
+  value: string;
+};
+
+/** What the watch brings: an event appended, or an actor dropped whole (its head deleted). */
+export type LogChange =
+  | { type: "event"; event: StoredEvent }
+  | { type: "dropped"; actor: string; revision: number };
 
 export type EtcdClientOptions = {
   /** `host:port` of every member; the client moves to another when one fails. */
@@ -35,27 +50,38 @@ export type EtcdClientOptions = {
 /** The log of one Berth cluster in etcd. */
 export type EtcdClient = {
   /**
-   * Appends `values` as the actor's next events if its version is still `expectedVersion`, in one
-   * transaction; resolves to the actor's new version and the etcd revision of the append. Rejects
-   * with AppendConflictError when the head moved, StoreUnavailableError when etcd did not answer.
-   * Values must differ from any other writer's (records carry their time and ids): a retried
-   * append that had committed is recognised by its values.
+   * Appends `values` as the actor's next events if its head is still at revision `head` (0: the
+   * actor has no events), in one transaction; resolves to the etcd revision of the append, the
+   * actor's new head. Rejects with AppendConflictError when the head moved,
+   * StoreUnavailableError when etcd did not answer. Values must differ from any other writer's
+   * (records carry their time and ids): a retried append that had committed is recognised by
+   * its values.
    */
   appendIfHead(
     actor: string,
-    expectedVersion: number,
+    head: number,
     values: readonly string[],
-  ): Promise<{ version: number; revision: number }>;
-  /** The actor's events after version `after` (default 0), in order, read page by page. */
-  readActor(actor: string, after?: number): AsyncIterable<StoredEvent>;
+  ): Promise<{ revision: number }>;
+  /** The actor's events still in etcd (those after its snapshot), in order, read page by page. */
+  readActor(actor: string): AsyncIterable<StoredEvent>;
   /** The cluster's current etcd revision: read everything at it, then watch from it. */
   currentRevision(): Promise<number>;
+  /** How many keys lie under an earlier Berth's layout (/berth/<cluster>/events/ and heads/). */
+  earlierLayoutKeys(): Promise<number>;
   /** Every event of the cluster as of etcd revision `atRevision`, actor by actor, paged. */
   readAll(atRevision: number): AsyncIterable<StoredEvent>;
-  /** Calls `onEvent` for every event appended after `revision`, once each, in revision order. */
+  /** Every actor's snapshot as of etcd revision `atRevision`, paged. */
+  readSnapshots(atRevision: number): AsyncIterable<StoredSnapshot>;
+  /**
+   * If the actor's head is still at `head`: with a snapshot, stores it in place of every event
+   * of the actor (unless a snapshot taken after `head` is there already); with null, deletes the
+   * actor whole (a finished actor). Resolves to false when the head moved or the work was done.
+   */
+  compactActor(actor: string, head: number, snapshot: string | null): Promise<boolean>;
+  /** Calls `onChange` for every change after `revision`, once each, in revision order. */
   watchFrom(
     revision: number,
-    onEvent: (event: StoredEvent) => void,
+    onChange: (change: LogChange) => void,
     onStatus?: (status: WatchStatus) => void,
   ): Promise<EtcdWatch>;
   close(): void;
@@ -92,13 +118,23 @@ export function createEtcdClient(options: EtcdClientOptions): EtcdClient {
     },
     faultHandling: faultHandling(options.endpoints.length),
   });
-  const toEvent = (kv: IKeyValue): StoredEvent => {
-    const where = keys.parseEvent(kv.key.toString());
-    if (where === null) throw new Error(`Cannot read etcd key "${kv.key}": not an event key`);
-    return { ...where, revision: Number(kv.mod_revision), value: kv.value.toString() };
+  const under = (prefix: string) => (kv: IKeyValue) => {
+    const actor = keys.actorOf(kv.key.toString(), prefix);
+    if (actor === null) throw new Error(`Cannot read etcd key "${kv.key}": not under ${prefix}`);
+    return { actor, revision: Number(kv.mod_revision), value: kv.value.toString() };
   };
+  const toEvent: (kv: IKeyValue) => StoredEvent = under(keys.events);
+  const toSnapshot: (kv: IKeyValue) => StoredSnapshot = under(keys.snapshots);
+  const prefixRange = (prefix: string) => ({
+    key: Buffer.from(prefix),
+    range_end: Buffer.from(prefixEnd(prefix)),
+  });
 
-  async function* paged(request: IRangeRequest, what: string): AsyncIterable<StoredEvent> {
+  async function* paged<T>(
+    request: IRangeRequest,
+    what: string,
+    convert: (kv: IKeyValue) => T,
+  ): AsyncIterable<T> {
     let key = request.key!;
     for (;;) {
       const page = await withRetry(
@@ -106,7 +142,7 @@ export function createEtcdClient(options: EtcdClientOptions): EtcdClient {
         timeoutMs,
         (options) => etcd.kv.range({ ...request, key, limit: PAGE_SIZE }, options),
       );
-      for (const kv of page.kvs) yield toEvent(kv);
+      for (const kv of page.kvs) yield convert(kv);
       const last = page.kvs.at(-1);
       if (!page.more || last === undefined) return;
       key = Buffer.concat([last.key, Buffer.from([0])]);
@@ -114,39 +150,33 @@ export function createEtcdClient(options: EtcdClientOptions): EtcdClient {
   }
 
   return {
-    async appendIfHead(actor, expectedVersion, values) {
+    async appendIfHead(actor, expected, values) {
       if (values.length === 0 || values.length > MAX_VALUES) {
         throw new Error(`Cannot append ${values.length} records: want 1 to ${MAX_VALUES}`);
       }
-      const next = expectedVersion + values.length;
       const head = Buffer.from(keys.head(actor));
+      const ourKeys = values.map((_, i) => keys.event(actor, expected, i));
       const request = {
-        compare: [
-          expectedVersion === 0
-            ? { key: head, target: "Version" as const, result: "Equal" as const, version: 0 }
-            : {
-              key: head,
-              target: "Value" as const,
-              result: "Equal" as const,
-              value: Buffer.from(String(expectedVersion)),
-            },
-        ],
+        // A missing key's mod revision is 0: an actor without events.
+        compare: [{
+          key: head,
+          target: "Mod" as const,
+          result: "Equal" as const,
+          mod_revision: expected,
+        }],
         success: [
           ...values.map((value, i): IRequestOp => ({
-            request_put: {
-              key: Buffer.from(keys.event(actor, expectedVersion + i + 1)),
-              value: Buffer.from(value),
-            },
+            request_put: { key: Buffer.from(ourKeys[i]!), value: Buffer.from(value) },
           })),
-          { request_put: { key: head, value: Buffer.from(String(next)) } },
+          { request_put: { key: head, value: Buffer.from(String(values.length)) } },
         ],
         // On a conflict: the head, and what lies where ours would be (a retry of ours that landed).
         failure: [
           { request_range: { key: head } },
           {
             request_range: {
-              key: Buffer.from(keys.event(actor, expectedVersion + 1)),
-              range_end: Buffer.from(keys.event(actor, next) + "\0"),
+              key: Buffer.from(ourKeys[0]!),
+              range_end: Buffer.from(ourKeys.at(-1)! + "\0"),
             },
           },
         ],
@@ -157,26 +187,16 @@ export function createEtcdClient(options: EtcdClientOptions): EtcdClient {
         timeoutMs,
         (options) => etcd.kv.txn(request, options),
       );
-      if (response.succeeded) return { version: next, revision: Number(response.header.revision) };
+      if (response.succeeded) return { revision: Number(response.header.revision) };
       const [headRead, ours] = response.responses.map((r) => r.response_range.kvs);
-      const current = headRead?.[0];
       const landed = ours?.length === values.length &&
         ours.every((kv, i) => kv.value.toString() === values[i]);
-      if (landed) return { version: next, revision: Number(ours.at(-1)!.mod_revision) };
-      throw new AppendConflictError(
-        actor,
-        expectedVersion,
-        current === undefined ? 0 : Number(current.value.toString()),
-        current === undefined ? 0 : Number(current.mod_revision),
-      );
+      if (landed) return { revision: Number(ours.at(-1)!.mod_revision) };
+      const current = headRead?.[0];
+      throw new AppendConflictError(actor, expected, Number(current?.mod_revision ?? 0));
     },
-    readActor(actor, after = 0) {
-      const prefix = keys.actorEvents(actor);
-      const start = after === 0 ? prefix : keys.event(actor, after) + "\0";
-      return paged(
-        { key: Buffer.from(start), range_end: Buffer.from(prefixEnd(prefix)) },
-        `cannot read "${actor}"`,
-      );
+    readActor(actor) {
+      return paged(prefixRange(keys.actorEvents(actor)), `cannot read "${actor}"`, toEvent);
     },
     async currentRevision() {
       const response = await withRetry(
@@ -186,19 +206,87 @@ export function createEtcdClient(options: EtcdClientOptions): EtcdClient {
       );
       return Number(response.header.revision);
     },
-    readAll(atRevision) {
-      return paged({
-        key: Buffer.from(keys.events),
-        range_end: Buffer.from(prefixEnd(keys.events)),
-        revision: atRevision,
-      }, `cannot read the log at revision ${atRevision}`);
+    async earlierLayoutKeys() {
+      let count = 0;
+      for (const prefix of keys.earlier) {
+        const response = await withRetry(
+          "cannot read the layout",
+          timeoutMs,
+          (options) => etcd.kv.range({ ...prefixRange(prefix), count_only: true }, options),
+        );
+        count += Number(response.count);
+      }
+      return count;
     },
-    watchFrom(revision, onEvent, onStatus = () => {}) {
+    readAll(atRevision) {
+      return paged(
+        { ...prefixRange(keys.events), revision: atRevision },
+        `cannot read the log at revision ${atRevision}`,
+        toEvent,
+      );
+    },
+    readSnapshots(atRevision) {
+      return paged(
+        { ...prefixRange(keys.snapshots), revision: atRevision },
+        `cannot read the snapshots at revision ${atRevision}`,
+        toSnapshot,
+      );
+    },
+    async compactActor(actor, head, snapshot) {
+      if (head < 1) return false;
+      const headKey = Buffer.from(keys.head(actor));
+      const snapshotKey = Buffer.from(keys.snapshot(actor));
+      // etcd's field names, as etcd3 takes them.
+      // deno-lint-ignore camelcase
+      const events: IRequestOp = { request_delete_range: prefixRange(keys.actorEvents(actor)) };
+      // deno-lint-ignore camelcase
+      const atHead: ICompare = { key: headKey, target: "Mod", result: "Equal", mod_revision: head };
+      const request = snapshot === null
+        ? {
+          compare: [atHead],
+          success: [
+            events,
+            { request_delete_range: { key: snapshotKey } },
+            { request_delete_range: { key: headKey } },
+          ],
+        }
+        : {
+          compare: [
+            atHead,
+            // Written after the head: another node compacted at this head already.
+            {
+              key: snapshotKey,
+              target: "Mod" as const,
+              result: "Less" as const,
+              mod_revision: head,
+            },
+          ],
+          success: [{ request_put: { key: snapshotKey, value: Buffer.from(snapshot) } }, events],
+        };
+      const response = await withRetry(
+        `cannot compact "${actor}"`,
+        timeoutMs,
+        (options) => etcd.kv.txn(request, options),
+      );
+      return response.succeeded;
+    },
+    watchFrom(revision, onChange, onStatus = () => {}) {
       return watchPrefix(etcd, {
-        prefix: keys.events,
+        prefix: keys.log,
         after: revision,
         timeoutMs,
-        onKeyValue: (kv) => onEvent(toEvent(kv)),
+        onKeyValue(kv, deleted) {
+          const key = kv.key.toString();
+          if (key.startsWith(keys.events)) {
+            // Deleted events were compacted into a snapshot: nothing the log's readers need.
+            if (!deleted) onChange({ type: "event", event: toEvent(kv) });
+          } else if (deleted) {
+            const actor = keys.actorOf(key, keys.heads);
+            if (actor !== null) {
+              onChange({ type: "dropped", actor, revision: Number(kv.mod_revision) });
+            }
+          }
+        },
         onStatus,
       });
     },

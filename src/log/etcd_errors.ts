@@ -6,13 +6,12 @@ export class AppendConflictError extends Error {
   override name = "AppendConflictError";
   constructor(
     readonly actor: string,
+    /** The head revision the append was decided on. */
     readonly expected: number,
-    /** The actor's version now. */
+    /** The head's revision now: the actor's last append (0 when it has none). */
     readonly current: number,
-    /** The etcd revision at which the head reached `current` (0 when the actor has none). */
-    readonly headRevision: number,
   ) {
-    super(`Cannot append to "${actor}": expected version ${expected}, found ${current}`);
+    super(`Cannot append to "${actor}": expected its head at ${expected}, found ${current}`);
   }
 }
 
@@ -25,6 +24,11 @@ export class StoreUnavailableError extends Error {
   constructor(what: string, cause: unknown) {
     super(`Store unavailable: ${what}: ${reason(cause)}`, { cause });
   }
+}
+
+/** What etcd holds is not a log this Berth can read (an earlier layout, a snapshot it cannot use). */
+export class SharedLogUnreadableError extends Error {
+  override name = "SharedLogUnreadableError";
 }
 
 /** The first line of an etcd3 / gRPC error, without the library's report-this-bug suffix. */

@@ -1,14 +1,25 @@
 // The log in etcd, shared by the Berth nodes of one cluster: a SharedEventStore over the etcd
 // client. Each record is one transaction that puts it as its actor's next event only if the
-// actor is still at the version the engine decided on; a record's sequence number is the etcd
-// revision that wrote it, so every node sees one order. A watch brings the other nodes' records.
+// actor's head is still at the revision the engine decided on; a record's sequence number is the
+// etcd revision that wrote it, so every node sees one order. A watch brings the other nodes'
+// records and the actors dropped. An actor's snapshot stands for its compacted records.
 //
 // A record carries the node that appended it and an id of its append. The watch also brings this
 // node's own records: those it was told of are skipped; one whose append failed for want of an
 // answer (it may have committed all the same) is applied like another node's when it shows up.
-import { AppendConflictError as EtcdConflict, StoreUnavailableError } from "./etcd_errors.ts";
-import { createEtcdClient, type EtcdWatch, type StoredEvent } from "./etcd_client.ts";
 import {
+  AppendConflictError as EtcdConflict,
+  SharedLogUnreadableError,
+  StoreUnavailableError,
+} from "./etcd_errors.ts";
+import {
+  createEtcdClient,
+  type EtcdWatch,
+  type LogChange,
+  type StoredEvent,
+} from "./etcd_client.ts";
+import {
+  type ActorSnapshot,
   AppendConflictError,
   AppendFailedError,
   type LogRecord,
@@ -34,6 +45,9 @@ export type EtcdStoreOptions = {
 /** A record as it lies in etcd: the log record's fields, its node and its append's id. */
 type Stored = NewRecord & { node: string; id: string };
 
+/** A snapshot as it lies in etcd: the actor right after its record `seq`, taken at `at`. */
+type StoredActor = ActorSnapshot & { seq: number; at: number; node: string };
+
 export type EtcdEventStore = SharedEventStore & {
   /** The etcd revision up to which this node has seen the cluster's log. */
   readonly revision: number;
@@ -55,13 +69,37 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<EtcdEven
   };
   let atOpen: LogRecord[];
   let revision: number;
+  const openSnapshots: ActorSnapshot[] = [];
   const openVersions = new Map<string, number>();
+  const backlogs = new Map<string, number>();
+  const saw = (actor: string, seq: number) =>
+    openVersions.set(actor, Math.max(openVersions.get(actor) ?? 0, seq));
   try {
     revision = await client.currentRevision();
+    if (await client.earlierLayoutKeys() > 0) {
+      throw new SharedLogUnreadableError(
+        `etcd holds cluster "${options.cluster}" in the layout of an earlier Berth ` +
+          `(/berth/${options.cluster}/events/), which this one does not read: use another ` +
+          `--cluster, or delete it with etcdctl del --prefix /berth/${options.cluster}/events/ ` +
+          `(and heads/)`,
+      );
+    }
+    for await (const stored of client.readSnapshots(revision)) {
+      const { seq, at: _at, node: _node, ...snapshot } = JSON.parse(stored.value) as StoredActor;
+      if (snapshot.id !== stored.actor) {
+        throw new SharedLogUnreadableError(
+          `the snapshot of ${stored.actor} in etcd holds ${snapshot.id}`,
+        );
+      }
+      openSnapshots.push(snapshot);
+      saw(stored.actor, seq);
+      backlogs.set(stored.actor, 0);
+    }
     const read: LogRecord[] = [];
     for await (const event of client.readAll(revision)) {
       read.push(decode(event).record);
-      openVersions.set(event.actor, Math.max(openVersions.get(event.actor) ?? 0, event.version));
+      saw(event.actor, event.revision);
+      backlogs.set(event.actor, (backlogs.get(event.actor) ?? 0) + 1);
     }
     atOpen = read.sort((a, b) => a.seq - b.seq);
   } catch (error) {
@@ -70,6 +108,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<EtcdEven
   }
   let lastSeq = revision;
   const remoteListeners = new Set<(record: LogRecord) => void>();
+  const dropListeners = new Set<(actor: string, seq: number) => void>();
   const listeners = new Set<(record: LogRecord) => void>();
   const tell = (record: LogRecord, remote: boolean) => {
     if (remote) { for (const listener of remoteListeners) listener(record); }
@@ -82,12 +121,19 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<EtcdEven
   const prefix = `${node}-${crypto.randomUUID().slice(0, 8)}-`;
   const pending = new Set<Promise<unknown>>();
 
-  const onEvent = (event: StoredEvent) => {
+  const onChange = (change: LogChange) => {
+    if (change.type === "dropped") {
+      lastSeq = Math.max(lastSeq, change.revision);
+      openVersions.delete(change.actor);
+      for (const listener of dropListeners) listener(change.actor, change.revision);
+      return;
+    }
+    const { event } = change;
     let decoded;
     try {
       decoded = decode(event);
     } catch (error) {
-      warn(`Ignored ${event.actor} event ${event.version} in etcd: not a record (${error})`);
+      warn(`Ignored ${event.actor} event at ${event.revision} in etcd: not a record (${error})`);
       return;
     }
     const { record, from, id } = decoded;
@@ -101,7 +147,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<EtcdEven
   };
   let watch: EtcdWatch;
   try {
-    watch = await client.watchFrom(revision, onEvent, (status) => {
+    watch = await client.watchFrom(revision, onChange, (status) => {
       if (status.type === "disconnected") warn(`etcd watch lost its member: ${status.reason}`);
       if (status.type === "failed") warn(`etcd watch ended: ${status.reason}; restart Berth`);
     });
@@ -126,7 +172,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<EtcdEven
         const seen = inFlight.get(id);
         inFlight.delete(id);
         if (error instanceof EtcdConflict) {
-          throw new AppendConflictError(entry.actor, error.current);
+          throw new AppendConflictError(entry.actor, error.current, version);
         }
         if (error instanceof StoreUnavailableError) {
           // It may yet have committed: if the watch shows it, it is applied as it comes.
@@ -161,9 +207,24 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<EtcdEven
       return appendAt(entry, openVersions.get(entry.actor) ?? 0);
     },
     openVersion: (actor) => openVersions.get(actor) ?? 0,
+    openSnapshots: () => openSnapshots,
+    openBacklogs: () => backlogs.entries(),
+    compact(actor, version, snapshot) {
+      const value = snapshot === null
+        ? null
+        : JSON.stringify({ ...snapshot, seq: version, at: Date.now(), node } satisfies StoredActor);
+      const done = client.compactActor(actor, version, value);
+      pending.add(done);
+      done.finally(() => pending.delete(done)).catch(() => {});
+      return done;
+    },
     onRemote(listener) {
       remoteListeners.add(listener);
       return () => remoteListeners.delete(listener);
+    },
+    onDropped(listener) {
+      dropListeners.add(listener);
+      return () => dropListeners.delete(listener);
     },
     subscribe(listener) {
       listeners.add(listener);

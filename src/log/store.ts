@@ -67,30 +67,59 @@ export class AppendStalledError extends Error {
 /**
  * An append refused because another node changed the actor first (a store several Berths
  * share): as AppendFailedError, whoever stepped ahead on it steps back; then the command is
- * decided again once this node has seen the actor at `version`.
+ * decided again once this node has seen the actor move from `expected` to `version`.
  */
 export class AppendConflictError extends AppendFailedError {
   override name = "AppendConflictError";
-  constructor(readonly actor: string, readonly version: number) {
+  constructor(readonly actor: string, readonly version: number, readonly expected: number) {
     super(`another node changed ${actor} first (it is at version ${version})`);
   }
 }
 
+/** One actor as a shared log keeps it in place of its compacted records. */
+export type ActorSnapshot = {
+  id: string;
+  /** Its machine's state name and its context as JSON. */
+  state: unknown;
+  context: unknown;
+  /** The version of its kind's machine that took it: another version cannot read the context. */
+  v: number;
+};
+
 /**
- * A log several Berths share, each a node. An actor's version is the number of its records in
- * the log; an append names the version its decision saw and is refused (AppendConflictError)
- * when another node appended first. What the other nodes append reaches this one through
- * `onRemote`, in the log's order.
+ * A log several Berths share, each a node. An actor's version is the sequence number of its last
+ * record in the log (0 when it has none, or was dropped); an append names the version its
+ * decision saw and is refused (AppendConflictError) when another node appended first. What the
+ * other nodes append reaches this one through `onRemote`, in the log's order.
+ *
+ * Each actor's part of the log is kept short: `compact` puts the actor's snapshot in place of its
+ * records, or drops a finished actor whole, and every node hears of a drop through `onDropped`,
+ * in order with the records. A start reads the snapshots and the records after them.
  */
 export interface SharedEventStore extends EventStore {
   /** This node's name. */
   readonly node: string;
   /** Appends `record` if its actor is still at `version`; resolves once it is durable. */
   appendAt(record: NewRecord, version: number): Promise<LogRecord>;
-  /** The actor's version in the records this store gave at open (`records()`). */
+  /** The actor's version as of open. */
   openVersion(actor: string): number;
+  /** The actors' snapshots as of open; `records()` gives what came after each. */
+  openSnapshots(): Iterable<ActorSnapshot>;
+  /** Every actor with records or a snapshot at open, with how many records follow its snapshot. */
+  openBacklogs(): Iterable<[actor: string, records: number]>;
+  /**
+   * If the actor is still at `version`: keeps `snapshot` (the actor right after that record) in
+   * place of its records, or with null drops the actor whole (it finished). Resolves to false
+   * when another node appended or compacted first; nothing is lost then either.
+   */
+  compact(actor: string, version: number, snapshot: ActorSnapshot | null): Promise<boolean>;
   /** Calls `listener` for every record another node appends, once, in order. */
   onRemote(listener: (record: LogRecord) => void): () => void;
+  /**
+   * Calls `listener` when an actor is dropped by any node, at sequence number `seq`, in order
+   * with the records: its version is 0 from then on.
+   */
+  onDropped(listener: (actor: string, seq: number) => void): () => void;
 }
 
 /** Whether `store` is shared by several nodes. */

@@ -12,17 +12,20 @@ import { etcdMissing, startEtcdCluster } from "./_etcd_cluster.ts";
 const ignore = skipUnless("etcd failover", etcdMissing());
 const TIMEOUT_MS = 5_000;
 
-/** Appends `value` as the actor's next event, retrying while etcd is unavailable. */
+/**
+ * Appends `value` as the actor's next event after its head at revision `expected`, retrying
+ * while etcd is unavailable; resolves to the new head.
+ */
 async function appendRetrying(
   client: EtcdClient,
   actor: string,
   expected: number,
   value: string,
-): Promise<{ failures: number }> {
+): Promise<{ failures: number; revision: number }> {
   for (let failures = 0;; failures++) {
     try {
-      await client.appendIfHead(actor, expected, [value]);
-      return { failures };
+      const { revision } = await client.appendIfHead(actor, expected, [value]);
+      return { failures, revision };
     } catch (error) {
       if (!(error instanceof StoreUnavailableError) || failures >= 5) throw error;
     }
@@ -30,8 +33,12 @@ async function appendRetrying(
 }
 
 async function values(client: EtcdClient, actor: string): Promise<string[]> {
-  const all: string[] = [];
-  for await (const event of client.readActor(actor)) all.push(event.value);
+  return (await events(client, actor)).map((event) => event.value);
+}
+
+async function events(client: EtcdClient, actor: string): Promise<StoredEvent[]> {
+  const all: StoredEvent[] = [];
+  for await (const event of client.readActor(actor)) all.push(event);
   return all;
 }
 
@@ -62,7 +69,11 @@ Deno.test({
       await writer.appendIfHead("volume/before", 0, ["before-1", "before-2"]);
       const seen: StoredEvent[] = [];
       const statuses: WatchStatus[] = [];
-      await using watch = await reader.watchFrom(0, (e) => seen.push(e), (s) => statuses.push(s));
+      await using watch = await reader.watchFrom(
+        0,
+        (c) => c.type === "event" && seen.push(c.event),
+        (s) => statuses.push(s),
+      );
       const first = statuses[0];
       assert.ok(first?.type === "connected", JSON.stringify(statuses));
       const victim = cluster.memberIds.indexOf(first.memberId);
@@ -72,8 +83,7 @@ Deno.test({
         if (i === 100) await cluster.kill(victim);
         const actor = `volume/v${i % 3}`;
         const version = versions.get(actor) ?? 0;
-        await appendRetrying(writer, actor, version, `v${i}`);
-        versions.set(actor, version + 1);
+        versions.set(actor, (await appendRetrying(writer, actor, version, `v${i}`)).revision);
         acked.push(`v${i}`);
       }
       await until("the watch to catch up", 20_000, () => seen.length >= acked.length);
@@ -103,14 +113,18 @@ Deno.test({
     const reader = createEtcdClient({ endpoints: cluster.endpoints, cluster: "b" });
     try {
       const padding = "x".repeat(1_000);
+      let head = 0;
       for (let batch = 0; batch < 80; batch++) {
         const values = Array.from({ length: 100 }, (_, i) => `${batch * 100 + i + 1} ${padding}`);
-        await writer.appendIfHead("volume/backlog", batch * 100, values);
+        head = (await writer.appendIfHead("volume/backlog", head, values)).revision;
       }
       const seen: number[] = [];
       let killed: Promise<void> | null = null;
       // etcd3 alone would resume after the store's revision and skip the rest of the backlog.
-      await using _watch = await reader.watchFrom(0, (e) => seen.push(e.version), (status) => {
+      const number = (value: string) => Number(value.split(" ")[0]);
+      await using _watch = await reader.watchFrom(0, (change) => {
+        if (change.type === "event") seen.push(number(change.event.value));
+      }, (status) => {
         if (status.type !== "connected" || killed !== null) return;
         killed = cluster.kill(cluster.memberIds.indexOf(status.memberId));
       });
@@ -148,9 +162,12 @@ Deno.test({
         const actor = `volume/k${writer}`;
         const mine: string[] = [];
         acked.set(actor, mine);
+        let head = 0;
         for (let i = 0; i < 50; i++) {
           const started = performance.now();
-          failures += (await appendRetrying(client, actor, i, `${actor}#${i}`)).failures;
+          const appended = await appendRetrying(client, actor, head, `${actor}#${i}`);
+          failures += appended.failures;
+          head = appended.revision;
           slowest = Math.max(slowest, performance.now() - started);
           mine.push(`${actor}#${i}`);
           if (killed !== null) afterKill++;
@@ -185,11 +202,11 @@ Deno.test({
       timeoutMs: TIMEOUT_MS,
     });
     try {
-      await client.appendIfHead("volume/q", 0, ["acked-1", "acked-2"]);
+      const { revision } = await client.appendIfHead("volume/q", 0, ["acked-1", "acked-2"]);
       await cluster.kill(1);
       await cluster.kill(2);
       const started = performance.now();
-      const error = await client.appendIfHead("volume/q", 2, ["unacked"]).catch((e) => e);
+      const error = await client.appendIfHead("volume/q", revision, ["unacked"]).catch((e) => e);
       const elapsed = performance.now() - started;
       assert.ok(error instanceof StoreUnavailableError, String(error));
       assert.match(
@@ -203,18 +220,19 @@ Deno.test({
       await cluster.restart(2);
       // Back to quorum: the acknowledged events are there; the refused one may have committed
       // after all (a proposal already in the survivor's log), which is why it was not acked.
-      let stored: string[] = [];
-      for (let attempt = 0; stored.length === 0; attempt++) {
-        stored = await values(client, "volume/q").catch(() => []);
-        if (stored.length === 0) await sleep(200);
+      let read: StoredEvent[] = [];
+      for (let attempt = 0; read.length === 0; attempt++) {
+        read = await events(client, "volume/q").catch(() => []);
+        if (read.length === 0) await sleep(200);
       }
+      const stored = read.map((event) => event.value);
       assert.deepEqual(stored.slice(0, 2), ["acked-1", "acked-2"]);
       assert.ok(stored.length === 2 || stored[2] === "unacked", JSON.stringify(stored));
       Deno.stderr.writeSync(new TextEncoder().encode(
         `no quorum: failed after ${Math.round(elapsed)} ms: ${error.message}; ` +
           `the unacknowledged append ${stored.length === 3 ? "committed later" : "is absent"}\n`,
       ));
-      await appendRetrying(client, "volume/q", stored.length, "after recovery");
+      await appendRetrying(client, "volume/q", read.at(-1)!.revision, "after recovery");
     } finally {
       client.close();
     }
@@ -233,7 +251,7 @@ Deno.test({
       const statuses: WatchStatus[] = [];
       await using _watch = await reader.watchFrom(
         0,
-        (e) => seen.push(e.value),
+        (c) => c.type === "event" && seen.push(c.event.value),
         (s) => statuses.push(s),
       );
       const first = statuses[0];
@@ -242,9 +260,10 @@ Deno.test({
       cluster.freeze(frozen);
       const frozenAt = performance.now();
       let slowest = 0;
+      let head = 0;
       for (let i = 0; i < 50; i++) {
         const started = performance.now();
-        await appendRetrying(writer, "volume/f", i, `f${i}`);
+        head = (await appendRetrying(writer, "volume/f", head, `f${i}`)).revision;
         slowest = Math.max(slowest, performance.now() - started);
       }
       // Noticing the freeze takes a keepalive (6 + 3 s); etcd3 then reconnects to a member picked

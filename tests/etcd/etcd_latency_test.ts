@@ -20,17 +20,21 @@ function report(line: string): void {
   Deno.stderr.writeSync(new TextEncoder().encode(`${line}\n`));
 }
 
-/** Each of `writers` appenders makes `each` appends, one at a time, to its own actor. */
+/**
+ * Each of `writers` appenders makes `each` appends, one at a time, to its own actor; `append` is
+ * given the actor's head (its last append's revision) and resolves to the new one.
+ */
 async function appendLatencies(
-  append: (actor: string, version: number) => Promise<unknown>,
+  append: (actor: string, i: number, head: number) => Promise<{ revision: number }>,
   writers: number,
   each: number,
 ): Promise<number[]> {
   const samples: number[] = [];
   await Promise.all(Array.from({ length: writers }, async (_, w) => {
+    let head = 0;
     for (let i = 0; i < each; i++) {
       const started = performance.now();
-      await append(`volume/w${w}`, i);
+      head = (await append(`volume/w${w}`, i, head)).revision;
       samples.push(performance.now() - started);
     }
   }));
@@ -48,19 +52,19 @@ Deno.test({
       const record = (actor: string, i: number) =>
         JSON.stringify({ actor, type: "volume.mount", at: Date.now(), data: { mountId: `m${i}` } });
       await appendLatencies(
-        (actor, i) => a.appendIfHead(`warm/${actor}`, i, [record(actor, i)]),
+        (actor, i, head) => a.appendIfHead(`warm/${actor}`, head, [record(actor, i)]),
         4,
         10,
       );
 
       const one = await appendLatencies(
-        (actor, i) => a.appendIfHead(actor, i, [record(actor, i)]),
+        (actor, i, head) => a.appendIfHead(actor, head, [record(actor, i)]),
         1,
         200,
       );
       report(percentiles("append, 1 writer", one));
       const sixteen = await appendLatencies(
-        (actor, i) => a.appendIfHead(`c16/${actor}`, i, [record(actor, i)]),
+        (actor, i, head) => a.appendIfHead(`c16/${actor}`, head, [record(actor, i)]),
         16,
         25,
       );
@@ -70,13 +74,14 @@ Deno.test({
       const fromSend: number[] = [];
       const fromAck: number[] = [];
       const arrived = new Map<string, number>();
-      await using _watch = await b.watchFrom(await b.currentRevision(), (event) => {
-        arrived.set(event.value, performance.now());
+      await using _watch = await b.watchFrom(await b.currentRevision(), (change) => {
+        if (change.type === "event") arrived.set(change.event.value, performance.now());
       });
+      let head = 0;
       for (let i = 0; i < 200; i++) {
         const value = record("volume/lag", i);
         const started = performance.now();
-        await a.appendIfHead("volume/lag", i, [value]);
+        head = (await a.appendIfHead("volume/lag", head, [value])).revision;
         sent.set(value, { started, acked: performance.now() });
       }
       const deadline = Date.now() + 10_000;
