@@ -138,7 +138,7 @@ Deno.test({
           1,
           "",
           'Error response from daemon: remove v1: VolumeDriver.Remove: Cannot remove volume "v1": ' +
-          "in use by 1 mount\n",
+          'in use by 1 mount on node "a"\n',
         ]);
         assert.deepEqual(await volumeNames(A, plugin), ["v1"]);
         assert.deepEqual(await volumeNames(B, plugin), ["v1"]);
