@@ -247,6 +247,19 @@ export function volumeIsNoop(snapshot: VolumeSnapshot, event: VolumeEvent): bool
     (snapshot.matches("unmounted") || snapshot.matches("mounted"));
 }
 
+/**
+ * The nodes whose Mounts hold the volume, in name order: on a shared log a mount is counted as
+ * `node/ID` (the volume service's mountKey); a node's own mount IDs name none.
+ */
+function mountNodes(context: VolumeContext): string[] {
+  const nodes = new Set<string>();
+  for (const [key] of context.mounts) {
+    const slash = key.indexOf("/");
+    if (slash > 0) nodes.add(key.slice(0, slash));
+  }
+  return [...nodes].sort();
+}
+
 /** Explains, for a caller, why `snapshot.can(event)` said no. */
 export function volumeRefusal(snapshot: VolumeSnapshot, event: VolumeEvent): string {
   const { name, problem } = snapshot.context;
@@ -261,7 +274,12 @@ export function volumeRefusal(snapshot: VolumeSnapshot, event: VolumeEvent): str
   if (event.type === "volume.remove") {
     const total = totalMounts(snapshot.context);
     if (total > 0) {
-      return `Cannot remove volume "${name}": in use by ${total} mount${total === 1 ? "" : "s"}`;
+      const nodes = mountNodes(snapshot.context);
+      const where = nodes.length === 0
+        ? ""
+        : ` on node${nodes.length === 1 ? "" : "s"} ${nodes.map((n) => `"${n}"`).join(", ")}`;
+      const mounts = `${total} mount${total === 1 ? "" : "s"}`;
+      return `Cannot remove volume "${name}": in use by ${mounts}${where}`;
     }
   }
   return `Cannot ${verb} volume "${name}": it is ${state}`;

@@ -7,16 +7,20 @@ export function nodeSocket(dir: string, node: string): string {
   return join(dir, `${node}.sock`);
 }
 
-/** `serve` as node `node` of cluster `cluster` over the members `endpoints` (`host:port`). */
+/**
+ * `serve` as node `node` of cluster `cluster` over the members `endpoints` (`host:port`), on
+ * `socket` (by default nodeSocket(dir, node)).
+ */
 export function nodeArgs(
   dir: string,
   node: string,
   cluster: { endpoints: string[]; name: string },
   extra: string[] = [],
+  socket: string = nodeSocket(dir, node),
 ): string[] {
   return [
     "serve",
-    ...["--socket", nodeSocket(dir, node), "--state-dir", join(dir, node)],
+    ...["--socket", socket, "--state-dir", join(dir, node)],
     ...["--store", "etcd", "--cluster", cluster.name, "--node", node],
     ...["--etcd-endpoints", cluster.endpoints.map((endpoint) => `http://${endpoint}`).join(",")],
     ...extra,

@@ -81,7 +81,7 @@ Deno.test({
       { Name: "shared", ID: "m-a" },
       /its data is on node "a"/,
     );
-    await refused(onB, "VolumeDriver.Remove", { Name: "shared" }, /in use by 1 mount/);
+    await refused(onB, "VolumeDriver.Remove", { Name: "shared" }, /in use by 1 mount on node "a"/);
     await ok(onA, "VolumeDriver.Unmount", { Name: "shared", ID: "m-a" });
     await until(
       "b to see the unmount",

@@ -14,6 +14,16 @@ const FIXED_FLAGS = ("--storage-driver=vfs --iptables=false --ip6tables=false --
   "--ip-masq=false --bridge=none --shutdown-timeout=3 --log-level=info").split(" ");
 
 export type DockerResult = { code: number; stdout: string; stderr: string };
+export type DockerdOptions = {
+  log?: (line: string) => void;
+  /**
+   * A directory this dockerd sees as /run/docker/plugins, and no other: it runs in a mount
+   * namespace of its own (host mounts still propagate in) with the directory bound there, so two
+   * daemons can each find a different socket under one plugin name.
+   */
+  pluginDir?: string;
+};
+const SOCKETS_PATH = "/run/docker/plugins";
 export type DockerOptions = { check?: boolean; stdin?: string; timeoutMs?: number };
 
 // The image holds nothing but busybox, so busybox must not need a dynamic loader (PT_INTERP).
@@ -163,7 +173,11 @@ export class Dockerd implements AsyncDisposable {
   #pump: Promise<void> = Promise.resolve();
   #stopped = false;
 
-  constructor(readonly dir: string, log: (line: string) => void) {
+  constructor(
+    readonly dir: string,
+    log: (line: string) => void,
+    readonly pluginDir?: string,
+  ) {
     this.dataRoot = join(dir, "data");
     this.execRoot = join(dir, "exec");
     this.socket = join(dir, "docker.sock");
@@ -175,17 +189,27 @@ export class Dockerd implements AsyncDisposable {
     // Not the host's /etc/docker/daemon.json: a "data-root" or "hosts" there would clash with flags.
     await Deno.writeTextFile(join(this.dir, "daemon.json"), "{}\n");
     await Deno.mkdir(join(this.dir, "tmp"));
-    this.#child = new Deno.Command("dockerd", {
-      args: [
-        ...FIXED_FLAGS,
-        ...["--data-root", this.dataRoot, "--exec-root", this.execRoot],
-        ...["-H", `unix://${this.socket}`, "--pidfile", join(this.dir, "dockerd.pid")],
-        ...["--config-file", join(this.dir, "daemon.json"), "--cgroup-parent", this.cgroupParent],
-        // dockerd uses a system containerd when /run/containerd/containerd.sock exists, else starts
-        // its own under exec-root; private namespaces keep two harnesses apart in either case.
-        ...["--containerd-namespace", this.cgroupParent],
-        ...["--containerd-plugins-namespace", `${this.cgroupParent}-plugins`],
-      ],
+    const flags = [
+      ...FIXED_FLAGS,
+      ...["--data-root", this.dataRoot, "--exec-root", this.execRoot],
+      ...["-H", `unix://${this.socket}`, "--pidfile", join(this.dir, "dockerd.pid")],
+      ...["--config-file", join(this.dir, "daemon.json"), "--cgroup-parent", this.cgroupParent],
+      // dockerd uses a system containerd when /run/containerd/containerd.sock exists, else starts
+      // its own under exec-root; private namespaces keep two harnesses apart in either case.
+      ...["--containerd-namespace", this.cgroupParent],
+      ...["--containerd-plugins-namespace", `${this.cgroupParent}-plugins`],
+    ];
+    if (this.pluginDir !== undefined) await Deno.mkdir(SOCKETS_PATH, { recursive: true });
+    // unshare and sh both exec: the child's pid is dockerd's. Its containerd (and every shim)
+    // inherits the namespace, so the mounts they make die with it.
+    const [command, ...args] = this.pluginDir === undefined ? ["dockerd", ...flags] : [
+      ...["unshare", "--mount", "--propagation", "slave", "--", "sh", "-c"],
+      `mount --bind "$0" ${SOCKETS_PATH} && exec dockerd "$@"`,
+      this.pluginDir,
+      ...flags,
+    ];
+    this.#child = new Deno.Command(command!, {
+      args,
       // containerd inherits it: its stack dump, when dockerd kills it, goes to $TMPDIR, not /tmp.
       env: { TMPDIR: join(this.dir, "tmp") },
       stdin: "null",
@@ -307,13 +331,11 @@ export class Dockerd implements AsyncDisposable {
 }
 
 /** Starts a private dockerd with a busybox image `berth-bb:latest`; throws with its log tail. */
-export async function startDockerd(
-  options: { log?: (line: string) => void } = {},
-): Promise<Dockerd> {
+export async function startDockerd(options: DockerdOptions = {}): Promise<Dockerd> {
   const { ok, why } = dockerdAvailable();
   if (!ok) throw new Error(`Cannot start dockerd: ${why}`);
   const dir = await Deno.makeTempDir({ prefix: "berth-dockerd-" });
-  const dockerd = new Dockerd(dir, options.log ?? (() => {}));
+  const dockerd = new Dockerd(dir, options.log ?? (() => {}), options.pluginDir);
   try {
     await dockerd.start();
     return dockerd;

@@ -170,6 +170,14 @@ Deno.test("volumeMachine in mounted", async (t) => {
       'Cannot remove volume "db": in use by 3 mounts',
     );
   });
+  await t.step("on a shared log, the refused volume.remove names the nodes that hold it", () => {
+    const held = [...CREATED, mount("b/x"), ok(), mount("a/y"), mount("b/z")];
+    const snapshot = given(volumeMachine, input, held).when(remove()).thenRefused();
+    assert.equal(
+      volumeRefusal(snapshot as VolumeSnapshot, remove()),
+      'Cannot remove volume "db": in use by 3 mounts on nodes "a", "b"',
+    );
+  });
   for (const event of [ok(), failed(), reappeared()]) {
     await t.step(`refuses ${event.type}`, () => {
       given(volumeMachine, input, MOUNTED_A).when(event).thenRefused();
