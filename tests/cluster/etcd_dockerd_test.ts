@@ -13,12 +13,12 @@
 // is not supported in swarm mode". This test pins the refusal and that nothing is left behind.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { setTimeout as delay } from "node:timers/promises";
 import { type Dockerd, dockerdAvailable, startDockerd } from "../e2e/_dockerd.ts";
 import { type BerthProcess, spawnBerth } from "../helpers/berth_process.ts";
 import { pluginClient } from "../helpers/plugin_socket.ts";
 import { onPath, skipUnless } from "../helpers/skip.ts";
 import { tempDir } from "../helpers/temp_dir.ts";
+import { until } from "../helpers/wait.ts";
 import { etcdMissing, startEtcdCluster } from "../etcd/_etcd_cluster.ts";
 import { nodeArgs } from "./_node.ts";
 
@@ -42,18 +42,6 @@ async function linkNames(): Promise<string[]> {
   const out = await new Deno.Command("ip", { args: ["-o", "link"], stdin: "null" }).output();
   return new TextDecoder().decode(out.stdout).split("\n")
     .flatMap((line) => line.match(/^\d+: ([^:@\s]+)[@:]/)?.[1] ?? []);
-}
-
-async function until(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 10_000,
-) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`waited ${timeoutMs} ms for ${what}`);
-    await delay(50);
-  }
 }
 
 async function volumeNames(d: Dockerd, driver: string): Promise<string[]> {
