@@ -37,8 +37,8 @@ import { createActorTable } from "./_actor_table.ts";
 import { reconcileActors, type ReconcileReport } from "./_reconcile.ts";
 import { type Capture, captureActors, replaySync } from "./_capture.ts";
 import { step as transition } from "./_transition.ts";
-import { createActorVersions } from "./_versions.ts";
-import { initialSnapshot, lean, recordEvent } from "./replay.ts";
+import { followSharedLog } from "./_shared_log.ts";
+import { initialSnapshot, lean } from "./replay.ts";
 
 export type EngineOptions = {
   store: EventStore;
@@ -132,12 +132,6 @@ const OUTCOME_RETRY_MS = 500;
 /** How many times a command is decided again after other nodes changed its actor first. */
 const CONFLICT_RETRIES = 16;
 
-/**
- * How long a command beaten by another node waits to see that node's record before it is decided
- * again all the same (the watch that brings it may be between members).
- */
-const CONFLICT_WAIT_MS = 5_000;
-
 /** How long commands for an actor whose outcome is unknown wait for its backend to be back. */
 const SETTLE_WAIT_MS = 10_000;
 
@@ -151,12 +145,6 @@ export function createEngine(options: EngineOptions): Engine {
     actors.set(newActor(id, snapshot));
   }
   const observers = new Set<Observer>();
-  // A log other nodes write too: their records step the local actors as replay does (no effect
-  // runs here: effects belong to the node that recorded the intent), in the store's order.
-  const shared = isShared(store) ? store : null;
-  const versions = shared ? createActorVersions((id) => shared.openVersion(id)) : null;
-  shared?.onRemote((record) => applyRemote(record));
-  shared?.onDropped((actorId, seq) => applyDrop(actorId, seq));
   // Ids of the actors that recorded an event since the last capture().
   let changed = new Set<string>();
   let draining = false;
@@ -171,6 +159,23 @@ export function createEngine(options: EngineOptions): Engine {
   // Commands queued or running, and who waits for them to reach zero (drain).
   let inFlight = 0;
   let idle: PromiseWithResolvers<void> | null = null;
+
+  // A log other nodes write too: their records step the local actors in the store's order.
+  const shared = isShared(store) ? store : null;
+  const sharedLog = shared && followSharedLog(shared, {
+    get: (actorId) => actors.get(actorId),
+    getOrMake: actorFor,
+    enqueue: (actor, work) => enqueue(actor, async () => await work()),
+    moved(actor, logged, next) {
+      actor.snapshot = next;
+      actor.settled = next;
+      changed.add(actor.id);
+      if (observers.size > 0) tell(logged, next, true);
+    },
+    forget,
+    draining: drainStarted.promise,
+    warn,
+  });
 
   function settle() {
     inFlight--;
@@ -220,9 +225,11 @@ export function createEngine(options: EngineOptions): Engine {
     const entry: Omit<LogRecord, "seq"> = { at, actor: actor.id, type, v: kind.version, data };
     const before = actor.snapshot;
     const beforeDurable = actor.durable;
-    const appended = shared ? shared.appendAt(entry, versions!.of(actor.id)) : store.append(entry);
+    const appended = shared
+      ? shared.appendAt(entry, sharedLog!.versionOf(actor.id))
+      : store.append(entry);
     const durable = appended.then((logged) => {
-      versions?.applied(actor.id, logged.seq);
+      sharedLog?.appended(actor.id, logged.seq);
       // Appends resolve in log order: the last to resolve is the newest on disk.
       actor.settled = next;
       // Observers hear events in the order they were logged.
@@ -463,59 +470,6 @@ export function createEngine(options: EngineOptions): Engine {
     setTimeout(again, OUTCOME_RETRY_MS);
   }
 
-  /** A record another node appended: the actor steps by it in its turn, with no effect run. */
-  function applyRemote(logged: LogRecord) {
-    const ignored = (why: string) => warn(`Ignored record ${logged.seq} of another node: ${why}`);
-    let actor: Actor;
-    try {
-      actor = actorFor(logged.actor);
-    } catch (error) {
-      return ignored(describe(error)); // not an actor id this Berth knows
-    }
-    enqueue(actor, () => {
-      versions!.applied(actor.id, logged.seq); // in the log: the actor's version all the same
-      let event;
-      try {
-        event = recordEvent(logged);
-      } catch (error) {
-        ignored(describe(error));
-        return DONE;
-      }
-      const stepped = transition(actor.kind.machine, actor.snapshot, event);
-      if (stepped[0] === actor.snapshot) {
-        ignored(`${logged.type} does not apply to ${actor.id}`);
-      } else {
-        const next = lean(actor.kind.machine, stepped[0]);
-        actor.snapshot = next;
-        actor.settled = next;
-        changed.add(actor.id);
-        if (observers.size > 0) tell(logged, next, true);
-      }
-      if (isUnborn(actor) || actor.snapshot.status === "done") forget(actor);
-      return DONE;
-    }).catch(() => {}); // only while draining: the next start replays it
-  }
-
-  /** Waits, within CONFLICT_WAIT_MS, until this node has seen what beat an append. */
-  async function seenPast(conflict: AppendConflictError) {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      versions!.whenPast(conflict.actor, conflict.expected, conflict.version),
-      drainStarted.promise,
-      new Promise((resolve) => timer = setTimeout(resolve, CONFLICT_WAIT_MS)),
-    ]).finally(() => clearTimeout(timer));
-  }
-
-  /** A finished actor dropped from the log: in its turn, after its records, its version is 0. */
-  function applyDrop(actorId: string, seq: number) {
-    const actor = actors.get(actorId);
-    if (!actor) return versions!.dropped(actorId, seq);
-    enqueue(actor, () => {
-      versions!.dropped(actorId, seq);
-      return DONE;
-    }).catch(() => versions!.dropped(actorId, seq));
-  }
-
   function forget(actor: Actor) {
     // Another command waits in its mailbox (another node's record): it stays until that ran.
     if (actor.queued > 1) return;
@@ -552,7 +506,7 @@ export function createEngine(options: EngineOptions): Engine {
               ? error.cause
               : null;
           if (!shared || !conflict || attempt >= CONFLICT_RETRIES) throw error;
-          await seenPast(conflict);
+          await sharedLog!.seenPast(conflict);
         }
       }
     },
@@ -594,10 +548,10 @@ export function createEngine(options: EngineOptions): Engine {
     },
     inTurn(actorId, work) {
       const actor = actors.get(actorId);
-      if (!actor || !versions) return work(null);
+      if (!actor || !sharedLog) return work(null);
       return enqueue(actor, () => {
         const live = isLive(actor)
-          ? { snapshot: actor.snapshot, version: versions.of(actorId) }
+          ? { snapshot: actor.snapshot, version: sharedLog.versionOf(actorId) }
           : null;
         return work(live);
       });
