@@ -31,9 +31,13 @@ export type StoredSnapshot = {
   value: string;
 };
 
-/** What the watch brings: an event appended, or an actor dropped whole (its head deleted). */
+/**
+ * What the watch brings: an event appended, an actor's head moved (after its events, in the same
+ * revision), or an actor dropped whole (its head deleted).
+ */
 export type LogChange =
   | { type: "event"; event: StoredEvent }
+  | { type: "head"; actor: string; revision: number }
   | { type: "dropped"; actor: string; revision: number };
 
 export type EtcdClientOptions = {
@@ -280,11 +284,10 @@ export function createEtcdClient(options: EtcdClientOptions): EtcdClient {
           if (key.startsWith(keys.events)) {
             // Deleted events were compacted into a snapshot: nothing the log's readers need.
             if (!deleted) onChange({ type: "event", event: toEvent(kv) });
-          } else if (deleted) {
+          } else {
             const actor = keys.actorOf(key, keys.heads);
-            if (actor !== null) {
-              onChange({ type: "dropped", actor, revision: Number(kv.mod_revision) });
-            }
+            const revision = Number(kv.mod_revision);
+            if (actor !== null) onChange({ type: deleted ? "dropped" : "head", actor, revision });
           }
         },
         onStatus,

@@ -12,6 +12,7 @@ import {
   SharedLogUnreadableError,
   StoreUnavailableError,
 } from "./etcd_errors.ts";
+import { etcdKeys } from "./_etcd_keys.ts";
 import {
   createEtcdClient,
   type EtcdWatch,
@@ -64,7 +65,13 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<EtcdEven
     ...(options.tls === undefined ? {} : { tls: options.tls }),
   });
   const decode = (event: StoredEvent): { record: LogRecord; from: string; id: string } => {
-    const { node: from, id, ...entry } = JSON.parse(event.value) as Stored;
+    const parsed: unknown = JSON.parse(event.value);
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+      throw new Error("not a JSON object");
+    }
+    const { node: from, id, ...entry } = parsed as Stored;
+    // The key says whose record it is: its version counts there, whatever the value claims.
+    if (entry.actor !== event.actor) throw new Error(`it names actor ${String(entry.actor)}`);
     return { record: { seq: event.revision, ...entry }, from, id };
   };
   let atOpen: LogRecord[];
@@ -97,7 +104,17 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<EtcdEven
     }
     const read: LogRecord[] = [];
     for await (const event of client.readAll(revision)) {
-      read.push(decode(event).record);
+      try {
+        read.push(decode(event).record);
+      } catch (error) {
+        throw new SharedLogUnreadableError(
+          `the record of ${event.actor} at revision ${event.revision} in etcd is not one ` +
+            `Berth wrote (${(error as Error).message}); this Berth will not start on a log it ` +
+            `cannot read whole: find it with etcdctl get --prefix ` +
+            `${etcdKeys(options.cluster).actorEvents(event.actor)} and delete it if it is not ` +
+            `Berth's`,
+        );
+      }
       saw(event.actor, event.revision);
       backlogs.set(event.actor, (backlogs.get(event.actor) ?? 0) + 1);
     }
@@ -121,7 +138,19 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<EtcdEven
   const prefix = `${node}-${crypto.randomUUID().slice(0, 8)}-`;
   const pending = new Set<Promise<unknown>>();
 
+  // A record in etcd Berth cannot read, until the next change says whether its append moved the
+  // actor's head (then it counts towards the actor's version, as an ignored record) or not.
+  let unreadable: { record: LogRecord; why: string } | null = null;
   const onChange = (change: LogChange) => {
+    if (unreadable) {
+      const { record, why } = unreadable;
+      unreadable = null;
+      const counted = change.type === "head" && change.actor === record.actor &&
+        change.revision === record.seq;
+      if (counted) tell(record, true);
+      else warn(`Ignored ${record.actor} event at ${record.seq} in etcd: ${why}`);
+    }
+    if (change.type === "head") return;
     if (change.type === "dropped") {
       lastSeq = Math.max(lastSeq, change.revision);
       openVersions.delete(change.actor);
@@ -133,7 +162,11 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<EtcdEven
     try {
       decoded = decode(event);
     } catch (error) {
-      warn(`Ignored ${event.actor} event at ${event.revision} in etcd: not a record (${error})`);
+      // If its append moved the head, it is the actor's record all the same: the engine counts
+      // it towards the actor's version, and says it ignores it, as one that does not fit.
+      const why = `not a record Berth wrote: ${(error as Error).message}`;
+      const record = { seq: event.revision, at: 0, actor: event.actor, type: why, v: 0, data: {} };
+      unreadable = { record, why };
       return;
     }
     const { record, from, id } = decoded;

@@ -158,8 +158,10 @@ Deno.test({
         // The actor starts again from nothing: its head is 0.
         const again = await client.appendIfHead("pool/p", 0, ["p-again"]);
         const deadline = Date.now() + 5_000;
-        while (changes.length < 9 && Date.now() < deadline) await sleep(20);
-        const seen = changes.map((c) => c.type === "event" ? c.event.value : `dropped ${c.actor}`);
+        while (changes.length < 17 && Date.now() < deadline) await sleep(20);
+        const seen = changes.flatMap((c) =>
+          c.type === "event" ? [c.event.value] : c.type === "dropped" ? [`dropped ${c.actor}`] : []
+        );
         assert.deepEqual(seen, [
           "p1",
           "p2",
@@ -171,7 +173,18 @@ Deno.test({
           "dropped pool/p",
           "p-again",
         ]);
-        const drop = changes[7]!;
+        // Each event's head follows it, in the same revision: a head that moved says the record
+        // was appended as Berth appends.
+        changes.forEach((change, i) => {
+          if (change.type !== "event") return;
+          const next = changes[i + 1];
+          assert.deepEqual(next, {
+            type: "head",
+            actor: change.event.actor,
+            revision: change.event.revision,
+          });
+        });
+        const drop = changes.find((c) => c.type === "dropped")!;
         assert.ok(
           drop.type === "dropped" && drop.revision > head && drop.revision < again.revision,
         );
