@@ -56,6 +56,10 @@ export function createFabric(options: {
   // The networks with a VXLAN device here, and the forwarding entries made, by endpoint id.
   const attached = new Set<string>();
   const installed = new Map<string, Entry>();
+  // How many entries go to each node's address on each network: its flood entry is made with the
+  // first and removed with the last, at a cost that does not grow with the endpoints.
+  const perNode = new Map<string, number>();
+  const nodeKey = (entry: { network: string; dst: string }) => `${entry.network} ${entry.dst}`;
   // One change at a time, in the order heard: an endpoint's delete never overtakes its create.
   let queue: Promise<void> = Promise.resolve();
   const queued = (work: () => Promise<void>): Promise<void> => {
@@ -72,22 +76,24 @@ export function createFabric(options: {
     const { networkId: network, mac, underlay: dst } = context;
     if (installed.has(id) || !attached.has(network) || dst === undefined || mac === "") return;
     const device = vxlanName(network);
-    const shared = [...installed.values()].some((e) => e.network === network && e.dst === dst);
-    if (!shared) await vxlan.addForwarding(device, FLOOD_MAC, dst);
+    const entry = { network, mac, dst };
+    const others = perNode.get(nodeKey(entry)) ?? 0;
+    if (others === 0) await vxlan.addForwarding(device, FLOOD_MAC, dst);
     await vxlan.addForwarding(device, mac, dst);
-    installed.set(id, { network, mac, dst });
+    installed.set(id, entry);
+    perNode.set(nodeKey(entry), others + 1);
   }
 
   async function uninstall(id: string): Promise<void> {
     const entry = installed.get(id);
     if (entry === undefined) return;
     installed.delete(id);
+    const left = (perNode.get(nodeKey(entry)) ?? 1) - 1;
+    if (left > 0) perNode.set(nodeKey(entry), left);
+    else perNode.delete(nodeKey(entry));
     const device = vxlanName(entry.network);
     await vxlan.removeForwarding(device, entry.mac, entry.dst);
-    const shared = [...installed.values()].some((e) =>
-      e.network === entry.network && e.dst === entry.dst
-    );
-    if (!shared) await vxlan.removeForwarding(device, FLOOD_MAC, entry.dst);
+    if (left === 0) await vxlan.removeForwarding(device, FLOOD_MAC, entry.dst);
   }
 
   async function attachNow(
@@ -103,6 +109,9 @@ export function createFabric(options: {
       bridge,
       mtu: mtu ?? VXLAN_MTU,
     });
+    // The other nodes' endpoints are looked up once per network, not at every Join: from then
+    // on their records reach heard().
+    if (attached.has(network)) return;
     attached.add(network);
     for (const { context, value } of options.endpoints()) {
       if (context.networkId === network && remote(context) && alive(value)) {
@@ -112,7 +121,11 @@ export function createFabric(options: {
   }
 
   async function detachNow(network: string, bridge?: string) {
-    for (const [id, entry] of installed) if (entry.network === network) installed.delete(id);
+    for (const [id, entry] of installed) {
+      if (entry.network !== network) continue;
+      installed.delete(id);
+      perNode.delete(nodeKey(entry));
+    }
     attached.delete(network);
     await vxlan.deleteVxlan(vxlanName(network));
     if (bridge !== undefined) await plumbing.deleteBridge(bridge);
