@@ -46,10 +46,14 @@ export type LinkState = LinkInfo & {
  */
 export interface NetPlumbing {
   /**
-   * Makes (or reuses its own) bridge `name`, with `mtu` and `address` (CIDR) when given, and up.
+   * Makes (or reuses its own) bridge `name`, with `mtu`, `address` (CIDR) and `mac` when given,
+   * and up.
    * Refuses a link of that name that another owner tagged, or that no one tagged.
    */
-  createBridge(name: string, options: { mtu?: number; address?: string }): Promise<void>;
+  createBridge(
+    name: string,
+    options: { mtu?: number; address?: string; mac?: string },
+  ): Promise<void>;
   /**
    * Deletes bridge `name` if this Berth made it (or, with `orUntagged`, if no one tagged it: a
    * crash between making and tagging it); a missing one is fine, anyone else's is left alone.
@@ -78,6 +82,9 @@ export interface NetPlumbing {
 
 // Only the fields we read; `ip -json` prints many more. `link` names a veth's peer while it is in
 // the same netns; once moved away only `link_netnsid`/`link_index` remain.
+/** A MAC as `ip` prints it: six lowercase hex pairs. */
+const MAC_REGEXP = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+
 const IpLink = z.object({
   ifname: z.string(),
   flags: z.array(z.string()),
@@ -87,6 +94,8 @@ const IpLink = z.object({
   link_netnsid: z.number().optional(),
   linkinfo: z.object({ info_kind: z.string().optional() }).optional(),
   ifalias: z.string().optional(),
+  /** Its MAC address. */
+  address: z.string().optional(),
   // Only in `ip addr show` output.
   addr_info: z.array(z.object({
     family: z.string().optional(),
@@ -195,12 +204,21 @@ export function createIpPlumbing(
     return owner === undefined || tagged === undefined || tagged === owner ? null : tagged;
   }
 
-  async function makeBridge(name: string, mtu?: number, address?: string): Promise<void> {
+  async function makeBridge(
+    name: string,
+    mtu?: number,
+    address?: string,
+    mac?: string,
+  ): Promise<void> {
     const existing = await find(name);
     if (existing !== null) checkOwnBridge(name, existing);
     const mtuArgs = mtu === undefined ? [] : ["mtu", String(mtu)];
+    if (mac !== undefined && !MAC_REGEXP.test(mac)) {
+      throw new BackendError(`Cannot give bridge "${name}" MAC "${mac}": not a MAC address`);
+    }
     if (existing === null) {
-      await run(["link", "add", "name", name, ...mtuArgs, "type", "bridge"]);
+      const macArgs = mac === undefined ? [] : ["address", mac];
+      await run(["link", "add", "name", name, ...mtuArgs, ...macArgs, "type", "bridge"]);
       // Tagged at once: the only untagged moment of a bridge of ours is between two commands.
       try {
         await tag(name, null);
@@ -208,8 +226,13 @@ export function createIpPlumbing(
         await remove(name).catch(() => {});
         throw error;
       }
-    } else if (mtu !== undefined && existing.mtu !== mtu) {
-      await run(["link", "set", "dev", name, ...mtuArgs]);
+    } else {
+      if (mtu !== undefined && existing.mtu !== mtu) {
+        await run(["link", "set", "dev", name, ...mtuArgs]);
+      }
+      if (mac !== undefined && existing.address !== mac) {
+        await run(["link", "set", "dev", name, "address", mac]);
+      }
     }
     // `replace` succeeds when the address is already there, where `add` says "File exists".
     if (address !== undefined) await run(["addr", "replace", address, "dev", name]);
@@ -267,9 +290,9 @@ export function createIpPlumbing(
   }
 
   return {
-    createBridge(name, { mtu, address }) {
+    createBridge(name, { mtu, address, mac }) {
       checkName(name, true);
-      return startingOver(() => makeBridge(name, mtu, address));
+      return startingOver(() => makeBridge(name, mtu, address, mac));
     },
 
     async deleteBridge(name, options = {}) {
@@ -283,7 +306,7 @@ export function createIpPlumbing(
 
     createVeth(host, peer, { bridge, mtu, peerMac }) {
       for (const name of [host, peer, bridge]) checkName(name, true);
-      if (peerMac !== undefined && !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(peerMac)) {
+      if (peerMac !== undefined && !MAC_REGEXP.test(peerMac)) {
         throw new BackendError(`Cannot give veth "${peer}" MAC "${peerMac}": not a MAC address`);
       }
       return startingOver(() => makeVeth(host, peer, bridge, mtu, peerMac));

@@ -24,6 +24,16 @@ export function vxlanName(networkId: string): string {
   return `${BERTH_LINK_PREFIX}v${networkId.slice(0, 11)}`;
 }
 
+/**
+ * The MAC of every node's copy of a cluster network's bridge, from its id: each node is the
+ * gateway of its own containers at the same address and MAC. `02:b7:` keeps it apart from
+ * containers' MACs (`02:42:…`).
+ */
+export function gatewayMac(networkId: string): string {
+  const hex = networkId.slice(0, 8).padEnd(8, "0");
+  return `02:b7:${hex.match(/../g)!.join(":")}`;
+}
+
 /** The VXLAN network identifier of `networkId`: its first 24 bits (never 0). */
 export function vxlanId(networkId: string): number {
   return parseInt(networkId.slice(0, 6), 16) || 1;
@@ -122,6 +132,8 @@ export function createVxlanPlumbing(
       }
       if (owner !== undefined) await ip(["link", "set", "dev", name, "alias", owner]);
       await ip(["link", "set", "dev", name, "master", bridge, "up"]);
+      // Every node's bridge answers for the gateway: an ARP request for it stays on this node.
+      await bridgeCommand(["link", "set", "dev", name, "neigh_suppress", "on"]);
     },
     async deleteVxlan(name) {
       check(name);

@@ -3,6 +3,7 @@
 import type { EndpointSnapshot } from "../../machines/endpoint_machine.ts";
 import type { NetworkSnapshot } from "../../machines/network_machine.ts";
 import type { LinkState, NetPlumbing } from "../backends/net_plumbing.ts";
+import { gatewayMac } from "../backends/vxlan_plumbing.ts";
 import type { Effects, EventFields } from "./effects.ts";
 import type { Fabric } from "./vxlan_fabric.ts";
 
@@ -42,7 +43,11 @@ export function createNetworkEffects(
     async run(intent) {
       switch (intent.type) {
         case "intent.bridge.create":
-          await plumbing.createBridge(intent.bridge, bridgeOptions(intent.mtu, intent.address));
+          // On a cluster every node's copy of the bridge has the same MAC: each is the gateway.
+          await plumbing.createBridge(intent.bridge, {
+            ...bridgeOptions(intent.mtu, intent.address),
+            ...(fabric === undefined ? {} : { mac: gatewayMac(intent.network) }),
+          });
           await fabric?.attach(intent.network, intent.bridge, intent.mtu, { bridgeToo: false });
           return {};
         case "intent.bridge.delete":

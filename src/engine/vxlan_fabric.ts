@@ -1,11 +1,15 @@
 // A network across the nodes of a cluster: on each node, the network's bridge (made by the node
 // that serves its endpoint when another node created it) joined to the other nodes' bridges by a
-// VXLAN device, whose forwarding entries follow the endpoint records of the shared log.
+// VXLAN device, whose forwarding entries follow the endpoint records of the shared log. Every
+// node's copy of the bridge carries the gateway address with the same MAC: each node is the
+// gateway of its own containers, and an ARP request for it stays on the node (neigh_suppress on
+// the VXLAN port), so a node that goes down takes no other node's gateway with it.
 import type { EndpointContext } from "../../machines/endpoint_machine.ts";
 import type { NetworkContext } from "../../machines/network_machine.ts";
 import type { NetPlumbing } from "../backends/net_plumbing.ts";
 import {
   FLOOD_MAC,
+  gatewayMac,
   VXLAN_MTU,
   vxlanId,
   vxlanName,
@@ -21,9 +25,9 @@ export type Fabric = {
   node: string;
   advertise: string;
   /**
-   * Makes the network's VXLAN device on `bridge` (and the bridge itself when `bridgeToo`, without
-   * the gateway: that stays on the creating node's bridge only), then the forwarding entries of
-   * every endpoint other nodes have on it.
+   * Makes the network's VXLAN device on `bridge` (and the bridge itself when `bridgeToo`, with
+   * the network's gateway address and MAC), then the forwarding entries of every endpoint other
+   * nodes have on it.
    */
   attach(
     network: string,
@@ -55,6 +59,8 @@ export function createFabric(options: {
   const { node, advertise, plumbing, vxlan, warn } = options;
   // The networks with a VXLAN device here, and the forwarding entries made, by endpoint id.
   const attached = new Set<string>();
+  // Each network's gateway (CIDR), from its records: what this node's copy of its bridge carries.
+  const gateways = new Map<string, string | null>();
   const installed = new Map<string, Entry>();
   // How many entries go to each node's address on each network: its flood entry is made with the
   // first and removed with the last, at a cost that does not grow with the endpoints.
@@ -102,7 +108,14 @@ export function createFabric(options: {
     mtu: number | null,
     bridgeToo: boolean,
   ) {
-    if (bridgeToo) await plumbing.createBridge(bridge, { mtu: mtu ?? VXLAN_MTU });
+    if (bridgeToo) {
+      const gateway = gateways.get(network) ?? null;
+      await plumbing.createBridge(bridge, {
+        mtu: mtu ?? VXLAN_MTU,
+        mac: gatewayMac(network),
+        ...(gateway === null ? {} : { address: gateway }),
+      });
+    }
     await vxlan.createVxlan(vxlanName(network), {
       vni: vxlanId(network),
       local: advertise,
@@ -147,15 +160,23 @@ export function createFabric(options: {
         const id = record.actor.slice("endpoint/".length);
         const work = alive(snapshot.value) ? () => install(id, context) : () => uninstall(id);
         queued(work).catch(logged(`update the forwarding of endpoint "${id.slice(0, 12)}"`));
-      } else if (record.actor.startsWith("network/") && snapshot.value === "gone") {
-        // Another node deleted it (it had no endpoint left anywhere): this node's copy goes too.
+      } else if (record.actor.startsWith("network/")) {
         const context = snapshot.context as NetworkContext;
+        if (snapshot.value !== "gone") {
+          gateways.set(context.id, context.gateway);
+          return;
+        }
+        gateways.delete(context.id);
+        // Another node deleted it (it had no endpoint left anywhere): this node's copy goes too.
         if (!remote(context) || !attached.has(context.id)) return;
         queued(() => detachNow(context.id, context.bridge))
           .catch(logged(`remove network "${context.id.slice(0, 12)}" from this node`));
       }
     },
     async resume(networks, present) {
+      for (const { context, value } of networks) {
+        if (alive(value)) gateways.set(context.id, context.gateway);
+      }
       for (const { context, value } of networks) {
         if (!alive(value) || !present(vxlanName(context.id))) continue;
         await queued(() => attachNow(context.id, context.bridge, context.mtu, false))

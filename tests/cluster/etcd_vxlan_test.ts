@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { FLOOD_MAC, vxlanName } from "../../src/backends/vxlan_plumbing.ts";
+import { FLOOD_MAC, gatewayMac, vxlanName } from "../../src/backends/vxlan_plumbing.ts";
 import { spawnBerth } from "../helpers/berth_process.ts";
 import { ip, netns } from "../helpers/netns.ts";
 import { pluginClient } from "../helpers/plugin_socket.ts";
@@ -286,8 +286,10 @@ async function scenario(made: { netns: string[]; rootLinks: string[] }) {
     await ip("-n", container[node], "route", "add", "default", "via", bare(gateway as string));
   }
 
-  // Each host: the network's bridge (the gateway only on a's), a VXLAN device on it, MTU 1450.
+  // Each host: the network's bridge with the gateway and the network's gateway MAC, a VXLAN device
+  // on it that keeps ARP for the gateway at home (neigh_suppress), MTU 1450.
   const device = vxlanName(NET);
+  const bridgeName: Record<"a" | "b", string> = { a: "", b: "" };
   for (const node of ["a", "b"] as const) {
     const links = await berthLinks(host[node]);
     assert.ok(links.includes(device), `${node}: ${links.join(" ")}`);
@@ -299,10 +301,16 @@ async function scenario(made: { netns: string[]; rootLinks: string[] }) {
     assert.equal(link!.linkinfo.info_data.port, 4789);
     const bridge = JSON.parse(
       await ip("-n", host[node], "-json", "addr", "show", "dev", link!.master),
-    ) as { mtu: number; addr_info: { local: string }[] }[];
+    ) as { mtu: number; address: string; addr_info: { local: string }[] }[];
+    bridgeName[node] = link!.master;
     assert.equal(bridge[0]!.mtu, 1450);
     const addresses = bridge[0]!.addr_info.map((info) => info.local);
-    assert.deepEqual(addresses.includes("198.18.41.1"), node === "a", `${node}: ${addresses}`);
+    assert.ok(addresses.includes("198.18.41.1"), `${node}: ${addresses}`);
+    assert.equal(bridge[0]!.address, gatewayMac(NET));
+    const [port] = JSON.parse(
+      await bridgeCommand("-n", host[node], "-d", "-j", "link", "show", "dev", device),
+    ) as { neigh_suppress?: boolean }[];
+    assert.equal(port!.neigh_suppress, true, `${node}: ${JSON.stringify(port)}`);
   }
   // Forwarding entries: on each host, the other's container MAC and a flood entry, to its underlay.
   for (const [node, other] of [["a", "b"], ["b", "a"]] as const) {
@@ -316,8 +324,21 @@ async function scenario(made: { netns: string[]; rootLinks: string[] }) {
   // cA to cB and back, through a's bridge, the VXLAN over the underlay, b's bridge.
   assert.equal(await roundTrip(cA.name, cB.name, bare(ADDRESS.b), 7001), "pong ping");
   assert.equal(await roundTrip(cB.name, cA.name, bare(ADDRESS.a), 7002), "pong ping");
-  // cB reaches the gateway, whose address only a's bridge carries.
-  assert.equal(await roundTrip(cB.name, hostA.name, "198.18.41.1", 7003), "pong ping");
+  // Each container's gateway is its own host, and asking for it never reaches the other host: a
+  // knows nothing of cB's address afterwards (an ARP request for a's own address would have left
+  // cB's there).
+  await ip("-n", hostA.name, "neigh", "flush", "dev", bridgeName.a);
+  assert.equal(await roundTrip(cB.name, hostB.name, "198.18.41.1", 7003), "pong ping");
+  assert.equal(await roundTrip(cA.name, hostA.name, "198.18.41.1", 7005), "pong ping");
+  const aKnows = await ip("-n", hostA.name, "neigh", "show", "dev", bridgeName.a);
+  assert.doesNotMatch(aKnows, new RegExp(bare(ADDRESS.b).replaceAll(".", "\\.")), aKnows);
+  // a's host unreachable: cB keeps its gateway.
+  await ip("-n", hostA.name, "link", "set", "under0", "down");
+  try {
+    assert.equal(await roundTrip(cB.name, hostB.name, "198.18.41.1", 7006), "pong ping");
+  } finally {
+    await ip("-n", hostA.name, "link", "set", "under0", "up");
+  }
 
   // b SIGKILLed and started again: it takes up its VXLAN device, puts a's forwarding entries back
   // from the log, and the containers still talk.
