@@ -167,8 +167,10 @@ export function createFabric(options: {
           return;
         }
         gateways.delete(context.id);
-        // Another node deleted it (it had no endpoint left anywhere): this node's copy goes too.
-        if (!remote(context) || !attached.has(context.id)) return;
+        // Another node deleted it (it had no endpoint left anywhere): this node's copy goes too,
+        // even when this node made the network (dockerd's with a cluster store send DeleteNetwork
+        // to the node that ran `docker network rm`). A delete made here has detached already.
+        if (!attached.has(context.id)) return;
         queued(() => detachNow(context.id, context.bridge))
           .catch(logged(`remove network "${context.id.slice(0, 12)}" from this node`));
       }
