@@ -22,6 +22,14 @@ export type DockerdOptions = {
    * daemons can each find a different socket under one plugin name.
    */
   pluginDir?: string;
+  /** More dockerd flags, after the harness's own (e.g. the deprecated --cluster-store). */
+  extraFlags?: string[];
+  /**
+   * A network namespace (`ip netns add`) to run this dockerd in, a "host" of its own; the plugins
+   * it talks to must create their links there. Needs `pluginDir`: the daemon gets its own mount
+   * namespace either way.
+   */
+  netns?: string;
 };
 const SOCKETS_PATH = "/run/docker/plugins";
 export type DockerOptions = { check?: boolean; stdin?: string; timeoutMs?: number };
@@ -177,6 +185,8 @@ export class Dockerd implements AsyncDisposable {
     readonly dir: string,
     log: (line: string) => void,
     readonly pluginDir?: string,
+    readonly extraFlags: string[] = [],
+    readonly netns?: string,
   ) {
     this.dataRoot = join(dir, "data");
     this.execRoot = join(dir, "exec");
@@ -198,11 +208,14 @@ export class Dockerd implements AsyncDisposable {
       // its own under exec-root; private namespaces keep two harnesses apart in either case.
       ...["--containerd-namespace", this.cgroupParent],
       ...["--containerd-plugins-namespace", `${this.cgroupParent}-plugins`],
+      ...this.extraFlags,
     ];
     if (this.pluginDir !== undefined) await Deno.mkdir(SOCKETS_PATH, { recursive: true });
-    // unshare and sh both exec: the child's pid is dockerd's. Its containerd (and every shim)
-    // inherits the namespace, so the mounts they make die with it.
+    // unshare and sh (and nsenter) all exec: the child's pid is dockerd's. Its containerd (and
+    // every shim) inherits the namespace, so the mounts they make die with it. nsenter, not
+    // `ip netns exec`: that mounts a fresh /sys, without the cgroup trees runc needs.
     const [command, ...args] = this.pluginDir === undefined ? ["dockerd", ...flags] : [
+      ...(this.netns === undefined ? [] : ["nsenter", `--net=/run/netns/${this.netns}`, "--"]),
       ...["unshare", "--mount", "--propagation", "slave", "--", "sh", "-c"],
       `mount --bind "$0" ${SOCKETS_PATH} && exec dockerd "$@"`,
       this.pluginDir,
@@ -334,8 +347,17 @@ export class Dockerd implements AsyncDisposable {
 export async function startDockerd(options: DockerdOptions = {}): Promise<Dockerd> {
   const { ok, why } = dockerdAvailable();
   if (!ok) throw new Error(`Cannot start dockerd: ${why}`);
+  if (options.netns !== undefined && options.pluginDir === undefined) {
+    throw new Error("Cannot start dockerd in a netns without a pluginDir");
+  }
   const dir = await Deno.makeTempDir({ prefix: "berth-dockerd-" });
-  const dockerd = new Dockerd(dir, options.log ?? (() => {}), options.pluginDir);
+  const dockerd = new Dockerd(
+    dir,
+    options.log ?? (() => {}),
+    options.pluginDir,
+    options.extraFlags,
+    options.netns,
+  );
   try {
     await dockerd.start();
     return dockerd;

@@ -49,13 +49,15 @@ const LEADER_REGEXP = /"Leader" : (\d+)/;
 /**
  * Starts a three-member cluster and resolves once every member reports healthy. Members listen
  * for clients on 127.0.0.1 and on each of `clientHosts` too (local addresses the caller made, for
- * clients in other network namespaces), on the same port.
+ * clients in other network namespaces), on the same port. With `enableV2` they serve etcd's v2
+ * API too (a keyspace of its own): libkv, behind dockerd's deprecated --cluster-store, speaks it.
  */
 export async function startEtcdCluster(
   size = 3,
-  options: { clientHosts?: string[] } = {},
+  options: { clientHosts?: string[]; enableV2?: boolean } = {},
 ): Promise<EtcdCluster> {
   const clientHosts = options.clientHosts ?? [];
+  const enableV2 = options.enableV2 ?? false;
   const root = await Deno.makeTempDir({ dir: "/var/tmp", prefix: "berth-etcd-" });
   const members: Member[] = [];
   try {
@@ -73,12 +75,12 @@ export async function startEtcdCluster(
     const initialCluster = members.map((m) => `${m.name}=http://127.0.0.1:${m.peerPort}`).join(",");
     const token = `berth-test-${crypto.randomUUID()}`;
     for (const member of members) {
-      member.child = spawnMember(member, initialCluster, token, clientHosts);
+      member.child = spawnMember(member, initialCluster, token, clientHosts, enableV2);
     }
     await waitHealthy(members);
     const ids: string[] = [];
     for (const member of members) ids.push((await endpointStatus(member)).id);
-    return cluster(root, members, ids, { initialCluster, token, clientHosts });
+    return cluster(root, members, ids, { initialCluster, token, clientHosts, enableV2 });
   } catch (error) {
     await stopAll(members);
     await Deno.remove(root, { recursive: true }).catch(() => {});
@@ -90,10 +92,11 @@ function cluster(
   root: string,
   members: Member[],
   memberIds: string[],
-  { initialCluster, token, clientHosts }: {
+  { initialCluster, token, clientHosts, enableV2 }: {
     initialCluster: string;
     token: string;
     clientHosts: string[];
+    enableV2: boolean;
   },
 ): EtcdCluster {
   return {
@@ -115,7 +118,7 @@ function cluster(
     async restart(index) {
       const member = memberAt(members, index);
       if (member.child !== null) throw new Error(`Cannot restart member ${index}: still running`);
-      member.child = spawnMember(member, initialCluster, token, clientHosts);
+      member.child = spawnMember(member, initialCluster, token, clientHosts, enableV2);
       await waitHealthy(members.filter((m) => m.child !== null));
     },
     async leader(via = 0) {
@@ -156,17 +159,21 @@ function spawnMember(
   initialCluster: string,
   token: string,
   clientHosts: string[],
+  enableV2: boolean,
 ): Deno.ChildProcess {
   const client = `http://127.0.0.1:${member.clientPort}`;
   const listen = [client, ...clientHosts.map((host) => `http://${host}:${member.clientPort}`)];
   const peer = `http://127.0.0.1:${member.peerPort}`;
+  // libkv's v2 client replaces its endpoints by the members' advertised client URLs (AutoSync),
+  // so a v2 client in another namespace needs the member's address on its side advertised too.
+  const advertised = enableV2 ? listen : [client];
   // Logs go to a file (zap's --log-outputs), so no pipe has to be drained or closed.
   return new Deno.Command("etcd", {
     args: [
       `--name=${member.name}`,
       `--data-dir=${member.dataDir}`,
       `--listen-client-urls=${listen.join(",")}`,
-      `--advertise-client-urls=${client}`,
+      `--advertise-client-urls=${advertised.join(",")}`,
       `--listen-peer-urls=${peer}`,
       `--initial-advertise-peer-urls=${peer}`,
       `--initial-cluster=${initialCluster}`,
@@ -174,6 +181,7 @@ function spawnMember(
       "--initial-cluster-state=new",
       "--logger=zap",
       `--log-outputs=${member.logFile}`,
+      ...(enableV2 ? ["--enable-v2=true"] : []),
     ],
     stdin: "null",
     stdout: "null",
