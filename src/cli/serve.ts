@@ -127,7 +127,8 @@ Options:
                      across nodes (each append a transaction on its actor's version); a volume in
                      a local directory is mounted and removed only on the node that made it.
                      Networks are served on etcd with --advertise-address: a network spans
-                     the nodes, joined by one VXLAN device per network and node
+                     the nodes, joined by one VXLAN device per network and node (dockerd 20.10
+                     keeps such networks only when run with --cluster-store; see README)
   --etcd-endpoints L http://HOST:PORT,... of the etcd members      [env BERTH_ETCD_ENDPOINTS]
   --cluster NAME     the Berth cluster: its log is /berth/NAME/ in etcd  [env BERTH_CLUSTER]
                      (default: berth)
