@@ -57,6 +57,14 @@ export interface VxlanPlumbing {
   addForwarding(device: string, mac: string, dst: string): Promise<void>;
   /** Removes that entry; one already gone (or its device) is fine. */
   removeForwarding(device: string, mac: string, dst: string): Promise<void>;
+  /**
+   * `bridge` answers ARP for `address` (bare IPv4) with `mac`, which it sends out of `device`:
+   * a permanent neighbour entry and a static bridge entry, so that an ARP request for another
+   * node's endpoint is answered on this node (neigh_suppress) instead of flooded to every node.
+   */
+  addNeighbour(device: string, bridge: string, address: string, mac: string): Promise<void>;
+  /** Removes those two; ones already gone (or their devices) are fine. */
+  removeNeighbour(device: string, bridge: string, address: string, mac: string): Promise<void>;
 }
 
 /** VXLAN plumbing through `ip` and `bridge`, in namespace `netns` when given (`-n`). */
@@ -161,6 +169,16 @@ export function createVxlanPlumbing(
     async removeForwarding(device, mac, dst) {
       check(device, mac, dst);
       await bridgeCommand(["fdb", "del", mac, "dev", device, "dst", dst], true);
+    },
+    async addNeighbour(device, bridge, address, mac) {
+      check(device, mac, address);
+      await bridgeCommand(["fdb", "replace", mac, "dev", device, "master", "static"]);
+      await ip(["neigh", "replace", address, "lladdr", mac, "dev", bridge, "nud", "permanent"]);
+    },
+    async removeNeighbour(device, bridge, address, mac) {
+      check(device, mac, address);
+      await ip(["neigh", "del", address, "dev", bridge], true);
+      await bridgeCommand(["fdb", "del", mac, "dev", device, "master"], true);
     },
   };
 }

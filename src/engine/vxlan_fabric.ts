@@ -45,7 +45,7 @@ export type Fabric = {
   settled(): Promise<void>;
 };
 
-type Entry = { network: string; mac: string; dst: string };
+type Entry = { network: string; mac: string; dst: string; address: string; bridge: string };
 
 /** The fabric of node `node` at `advertise`, over `endpoints()` (the engine's, once it exists). */
 export function createFabric(options: {
@@ -79,13 +79,15 @@ export function createFabric(options: {
   const alive = (value: unknown) => value !== "gone" && value !== "absent";
 
   async function install(id: string, context: EndpointContext): Promise<void> {
-    const { networkId: network, mac, underlay: dst } = context;
+    const { networkId: network, mac, underlay: dst, bridge } = context;
     if (installed.has(id) || !attached.has(network) || dst === undefined || mac === "") return;
     const device = vxlanName(network);
-    const entry = { network, mac, dst };
+    const address = context.address.split("/")[0]!;
+    const entry = { network, mac, dst, address, bridge };
     const others = perNode.get(nodeKey(entry)) ?? 0;
     if (others === 0) await vxlan.addForwarding(device, FLOOD_MAC, dst);
     await vxlan.addForwarding(device, mac, dst);
+    if (address !== "") await vxlan.addNeighbour(device, bridge, address, mac);
     installed.set(id, entry);
     perNode.set(nodeKey(entry), others + 1);
   }
@@ -98,6 +100,9 @@ export function createFabric(options: {
     if (left > 0) perNode.set(nodeKey(entry), left);
     else perNode.delete(nodeKey(entry));
     const device = vxlanName(entry.network);
+    if (entry.address !== "") {
+      await vxlan.removeNeighbour(device, entry.bridge, entry.address, entry.mac);
+    }
     await vxlan.removeForwarding(device, entry.mac, entry.dst);
     if (left === 0) await vxlan.removeForwarding(device, FLOOD_MAC, entry.dst);
   }

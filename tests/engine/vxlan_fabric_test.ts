@@ -1,5 +1,6 @@
-// The fabric's forwarding entries follow other nodes' endpoint records: one MAC entry per endpoint
-// and one flood entry per remote node and network, made once the network's device is here.
+// The fabric's forwarding entries follow other nodes' endpoint records: one MAC entry and one
+// neighbour entry per endpoint, and one flood entry per remote node and network, made once the
+// network's device is here.
 import assert from "node:assert/strict";
 import type { EndpointContext } from "../../machines/endpoint_machine.ts";
 import type { NetPlumbing } from "../../src/backends/net_plumbing.ts";
@@ -10,12 +11,13 @@ import type { LogRecord } from "../../src/log/store.ts";
 const NET = "4e7a11".padEnd(64, "0");
 const DEVICE = "bthv4e7a1100000";
 const FLOOD = "00:00:00:00:00:00";
+const BRIDGE = "bthb4e7a1100000";
 
 function endpoint(id: string, node: string, underlay: string, mac: string): EndpointContext {
   return {
     id,
     networkId: NET,
-    address: "198.18.41.2/24",
+    address: `198.18.41.${parseInt(mac.slice(-2), 16)}/24`,
     mac,
     host: "",
     peer: "",
@@ -44,6 +46,10 @@ function setup(known: { context: EndpointContext; value: string }[] = []) {
       Promise.resolve(void calls.push(`+${device} ${mac} ${dst}`)),
     removeForwarding: (device, mac, dst) =>
       Promise.resolve(void calls.push(`-${device} ${mac} ${dst}`)),
+    addNeighbour: (device, bridge, address, mac) =>
+      Promise.resolve(void calls.push(`+neigh ${device} ${bridge} ${address} ${mac}`)),
+    removeNeighbour: (device, bridge, address, mac) =>
+      Promise.resolve(void calls.push(`-neigh ${device} ${bridge} ${address} ${mac}`)),
   };
   const plumbing = {
     createBridge: (name: string) => Promise.resolve(void calls.push(`bridge ${name}`)),
@@ -72,6 +78,7 @@ Deno.test("attaching a network forwards to the other nodes' endpoints already kn
     `vxlan ${DEVICE} ${0x4e7a11} 198.19.0.1 bthb4e7a1100000 1450`,
     `+${DEVICE} ${FLOOD} 198.19.0.2`,
     `+${DEVICE} 02:42:c6:12:29:03 198.19.0.2`,
+    `+neigh ${DEVICE} ${BRIDGE} 198.18.41.3 02:42:c6:12:29:03`,
   ]);
 });
 
@@ -96,8 +103,12 @@ Deno.test("one flood entry per remote node, removed with its last endpoint", asy
   assert.deepEqual(calls, [
     `+${DEVICE} ${FLOOD} 198.19.0.2`,
     `+${DEVICE} 02:42:c6:12:29:03 198.19.0.2`,
+    `+neigh ${DEVICE} ${BRIDGE} 198.18.41.3 02:42:c6:12:29:03`,
     `+${DEVICE} 02:42:c6:12:29:05 198.19.0.2`,
+    `+neigh ${DEVICE} ${BRIDGE} 198.18.41.5 02:42:c6:12:29:05`,
+    `-neigh ${DEVICE} ${BRIDGE} 198.18.41.3 02:42:c6:12:29:03`,
     `-${DEVICE} 02:42:c6:12:29:03 198.19.0.2`,
+    `-neigh ${DEVICE} ${BRIDGE} 198.18.41.5 02:42:c6:12:29:05`,
     `-${DEVICE} 02:42:c6:12:29:05 198.19.0.2`,
     `-${DEVICE} ${FLOOD} 198.19.0.2`,
   ]);
