@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type Dockerd, dockerdAvailable, startDockerd } from "../e2e/_dockerd.ts";
 import { type BerthProcess, spawnBerth } from "../helpers/berth_process.ts";
-import { ip, netns } from "../helpers/netns.ts";
+import { ip, leavingNothing, type Made, netns } from "../helpers/netns.ts";
 import { onPath, skipUnless } from "../helpers/skip.ts";
 import { tempDir } from "../helpers/temp_dir.ts";
 import { until } from "../helpers/wait.ts";
@@ -58,15 +58,6 @@ async function addressOf(d: Dockerd, container: string, network: string): Promis
   return (await d.docker(["inspect", "--format", format, container])).stdout.trim();
 }
 
-function existsSync(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Lines `[INFO] berth: <Method> …: ok in` of a Berth's log, as "<Method> <subject>". */
 function calls(berth: BerthProcess): string[] {
   return berth.stderr().split("\n").flatMap((line) => {
@@ -99,34 +90,11 @@ Deno.test({
   name: NAME,
   ignore: skipUnless(NAME, etcdMissing(), missing()),
   async fn(t) {
-    const made: { netns: string[]; rootLinks: string[] } = { netns: [], rootLinks: [] };
-    let failure: unknown = null;
-    try {
-      await scenario(t, made);
-    } catch (error) {
-      failure = error;
-    }
-    // A link goes with its namespace, but the kernel cleans a namespace up a moment later: the
-    // root ends are deleted here.
-    for (const link of made.rootLinks) {
-      await new Deno.Command("ip", { args: ["link", "del", link], stdin: "null" }).output();
-    }
-    const names = await ip("netns", "list");
-    const rootLinks = (JSON.parse(await ip("-json", "link", "show")) as { ifname: string }[])
-      .map((link) => link.ifname);
-    const left = [
-      ...made.netns.filter((name) => names.includes(name)).map((name) => `netns ${name}`),
-      ...made.netns.filter((name) => existsSync(`/run/netns/${name}`)).map((name) =>
-        `mount ${name}`
-      ),
-      ...made.rootLinks.filter((link) => rootLinks.includes(link)).map((link) => `link ${link}`),
-    ];
-    if (failure !== null) throw failure;
-    assert.deepEqual(left, [], "nothing made is left");
+    await leavingNothing((made) => scenario(t, made));
   },
 });
 
-async function scenario(t: Deno.TestContext, made: { netns: string[]; rootLinks: string[] }) {
+async function scenario(t: Deno.TestContext, made: Made) {
   const plugin = `berth-cs-${crypto.randomUUID().slice(0, 8)}`;
   const step = async (name: string, fn: () => Promise<void>) => {
     if (!await t.step(name, fn)) throw new Error(`Step failed: ${name}`);

@@ -28,15 +28,13 @@ Deno.test({
       ]);
     /** The keys of the cluster in etcd, under log/ and snapshots/. */
     const keys = async (under: string) => {
-      const out = await new Deno.Command("etcdctl", {
-        args: [
-          `--endpoints=${etcd.endpoints[0]}`,
-          ...["get", "--prefix", "--keys-only", `/berth/${CLUSTER}/${under}`],
-        ],
-        env: { ETCDCTL_API: "3" },
-      }).output();
-      assert.ok(out.success, new TextDecoder().decode(out.stderr));
-      return new TextDecoder().decode(out.stdout).split("\n").filter((line) => line !== "");
+      const out = await etcd.etcdctl([
+        "get",
+        "--prefix",
+        "--keys-only",
+        `/berth/${CLUSTER}/${under}`,
+      ]);
+      return out.split("\n").filter((line) => line !== "");
     };
     await using a = spawnBerth(args("a"));
     await using b = spawnBerth(args("b"));
@@ -130,12 +128,7 @@ Deno.test({
 
     // A cluster an earlier Berth wrote (events counted per actor, no snapshots) is not read as
     // empty: the start is refused in one line that says what to do.
-    const put = await new Deno.Command("etcdctl", {
-      args: [`--endpoints=${etcd.endpoints[0]}`, "put", "/berth/old/events/pool%2Fx/1", "{}"],
-      env: { ETCDCTL_API: "3" },
-      stdout: "null",
-    }).output();
-    assert.ok(put.success);
+    await etcd.etcdctl(["put", "/berth/old/events/pool%2Fx/1", "{}"]);
     await using old = spawnBerth(
       nodeArgs(dir.path, "d", { endpoints: etcd.endpoints, name: "old" }),
     );

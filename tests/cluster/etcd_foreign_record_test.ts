@@ -23,23 +23,7 @@ Deno.test({
   async fn() {
     await using etcd = await startEtcdCluster();
     await using dir = await tempDir("berth-foreign-");
-    const etcdctl = async (args: string[], stdin?: string) => {
-      const child = new Deno.Command("etcdctl", {
-        args: [`--endpoints=${etcd.endpoints[0]}`, ...args],
-        env: { ETCDCTL_API: "3" },
-        stdin: stdin === undefined ? "null" : "piped",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      if (stdin !== undefined) {
-        const writer = child.stdin.getWriter();
-        await writer.write(new TextEncoder().encode(stdin));
-        await writer.close();
-      }
-      const out = await child.output();
-      assert.ok(out.success, new TextDecoder().decode(out.stderr));
-      return new TextDecoder().decode(out.stdout);
-    };
+    const etcdctl = (args: string[], stdin?: string) => etcd.etcdctl(args, stdin);
     const headKey = `/berth/${CLUSTER}/log/heads/${ACTOR_KEY}`;
     const eventKey = (after: number) =>
       `/berth/${CLUSTER}/log/events/${ACTOR_KEY}/${String(after).padStart(20, "0")}.000`;

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { FLOOD_MAC, gatewayMac, vxlanName } from "../../src/backends/vxlan_plumbing.ts";
 import { spawnBerth } from "../helpers/berth_process.ts";
-import { ip, netns } from "../helpers/netns.ts";
+import { ip, leavingNothing, type Made, netns } from "../helpers/netns.ts";
 import { pluginClient } from "../helpers/plugin_socket.ts";
 import { onPath, rootMissing, skipUnless } from "../helpers/skip.ts";
 import { tempDir } from "../helpers/temp_dir.ts";
@@ -131,43 +131,11 @@ Deno.test({
     onPath("bridge") ? null : "needs iproute2's bridge",
   ),
   async fn() {
-    const made: { netns: string[]; rootLinks: string[] } = { netns: [], rootLinks: [] };
-    let failure: unknown = null;
-    try {
-      await scenario(made);
-    } catch (error) {
-      failure = error;
-    }
-    // Whatever happened: no namespace (nor its /run/netns mount) and no root link left. A link
-    // goes with its namespace, but the kernel cleans a namespace up a moment later: deleted here.
-    for (const link of made.rootLinks) {
-      await new Deno.Command("ip", { args: ["link", "del", link], stdin: "null" }).output();
-    }
-    const names = await ip("netns", "list");
-    const rootLinks = (JSON.parse(await ip("-json", "link", "show")) as { ifname: string }[])
-      .map((link) => link.ifname);
-    const left = [
-      ...made.netns.filter((name) => names.includes(name)).map((name) => `netns ${name}`),
-      ...made.netns.filter((name) => existsSync(`/run/netns/${name}`)).map((name) =>
-        `mount ${name}`
-      ),
-      ...made.rootLinks.filter((link) => rootLinks.includes(link)).map((link) => `link ${link}`),
-    ];
-    if (failure !== null) throw failure;
-    assert.deepEqual(left, [], "nothing made is left");
+    await leavingNothing((made) => scenario(made));
   },
 });
 
-function existsSync(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function scenario(made: { netns: string[]; rootLinks: string[] }) {
+async function scenario(made: Made) {
   await using hostA = await netns("hosta");
   await using hostB = await netns("hostb");
   await using cA = await netns("ca");

@@ -40,6 +40,8 @@ export type EtcdCluster = {
   leader(via?: number): Promise<number>;
   /** The last lines of member `index`'s log, for failure messages. */
   logTail(index: number, lines?: number): string;
+  /** Runs `etcdctl` (v3 API) against the members with `args` and `stdin`; its stdout, or throws. */
+  etcdctl(args: string[], stdin?: string): Promise<string>;
 } & AsyncDisposable;
 
 const HEALTHY_WITHIN_MS = 30_000;
@@ -99,8 +101,27 @@ function cluster(
     enableV2: boolean;
   },
 ): EtcdCluster {
+  const endpoints = members.map((m) => `127.0.0.1:${m.clientPort}`);
   return {
-    endpoints: members.map((m) => `127.0.0.1:${m.clientPort}`),
+    endpoints,
+    async etcdctl(args, stdin) {
+      const child = new Deno.Command("etcdctl", {
+        args: [`--endpoints=${endpoints.join(",")}`, ...args],
+        env: { ETCDCTL_API: "3" },
+        stdin: stdin === undefined ? "null" : "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      if (stdin !== undefined) {
+        const writer = child.stdin.getWriter();
+        await writer.write(new TextEncoder().encode(stdin));
+        await writer.close();
+      }
+      const out = await child.output();
+      const decoder = new TextDecoder();
+      if (!out.success) throw new Error(`etcdctl ${args.join(" ")}: ${decoder.decode(out.stderr)}`);
+      return decoder.decode(out.stdout);
+    },
     endpointsOn(host) {
       if (!clientHosts.includes(host)) throw new Error(`etcd does not listen on ${host}`);
       return members.map((m) => `${host}:${m.clientPort}`);

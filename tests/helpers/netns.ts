@@ -73,3 +73,43 @@ exec ${new TextDecoder().decode(real).trim()} "$@"
 export async function raced(dir: string): Promise<boolean> {
   return await Deno.stat(`${dir}/ip.raced`).then(() => true, () => false);
 }
+
+/** What a scenario made outside its namespaces' own links: the namespaces, and root-side links. */
+export type Made = { netns: string[]; rootLinks: string[] };
+
+/**
+ * Runs `scenario`, then, whatever happened, deletes the root-side links it listed (a link goes with
+ * its namespace, but the kernel cleans a namespace up a moment later) and checks that no namespace
+ * it made, nor its /run/netns mount, nor any of those links is left; a scenario's own failure is
+ * thrown first.
+ */
+export async function leavingNothing(scenario: (made: Made) => Promise<void>): Promise<void> {
+  const made: Made = { netns: [], rootLinks: [] };
+  let failure: unknown = null;
+  try {
+    await scenario(made);
+  } catch (error) {
+    failure = error;
+  }
+  for (const link of made.rootLinks) {
+    await new Deno.Command("ip", { args: ["link", "del", link], stdin: "null" }).output();
+  }
+  const names = await ip("netns", "list");
+  const rootLinks = (JSON.parse(await ip("-json", "link", "show")) as { ifname: string }[])
+    .map((link) => link.ifname);
+  const mounted = (name: string) => {
+    try {
+      Deno.statSync(`/run/netns/${name}`);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const left = [
+    ...made.netns.filter((name) => names.includes(name)).map((name) => `netns ${name}`),
+    ...made.netns.filter(mounted).map((name) => `mount ${name}`),
+    ...made.rootLinks.filter((link) => rootLinks.includes(link)).map((link) => `link ${link}`),
+  ];
+  if (failure !== null) throw failure;
+  if (left.length > 0) throw new Error(`Left behind: ${left.join(", ")}`);
+}
