@@ -129,6 +129,11 @@ export type StartOptions = {
   onAdmin?: (admin: AdminServer) => void;
   /** Hears every answered call on the Docker plugin socket (the call log). */
   onCall?: (call: AnsweredCall) => void;
+  /**
+   * Told when Berth can no longer serve truthfully and must stop (on etcd: it no longer hears the
+   * other nodes); the caller stops it and exits non-zero. Without it, a warning only.
+   */
+  onFatal?: (message: string) => void;
 };
 
 /** A log in etcd has no snapshot files yet: replay reads all of it. */
@@ -179,7 +184,11 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
     });
     const store: EventStore = fileStore ??
       // Loaded only for a cluster: etcd3 reads its .proto files and costs a start ~100 ms.
-      await (await import("./log/etcd_store.ts")).openEtcdStore({ ...options.etcd!, warn }).catch(
+      await (await import("./log/etcd_store.ts")).openEtcdStore({
+        ...options.etcd!,
+        warn,
+        ...(options.onFatal ? { onLost: options.onFatal } : {}),
+      }).catch(
         (error) => {
           if (error instanceof SharedLogUnreadableError) throw error;
           throw new StoreUnavailableError("cannot read the log from etcd", error);

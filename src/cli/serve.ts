@@ -339,7 +339,8 @@ async function serve(config: ServeConfig): Promise<number> {
   if (missing) throw new CommandError(missing);
   // Listen for stop signals before anything else: a SIGTERM that arrives while the log replays
   // must still end in a clean stop, not in Deno's default exit with the lock and socket half set.
-  const stop = Promise.withResolvers<string>();
+  // A signal's name, or a reason Berth cannot go on (it then exits 1).
+  const stop = Promise.withResolvers<string | { fatal: string }>();
   const signals = ["SIGINT", "SIGTERM"] as const;
   const handlers = signals.map((signal) => {
     const handler = () => stop.resolve(signal);
@@ -380,6 +381,7 @@ async function serve(config: ServeConfig): Promise<number> {
       info: (message) => diagnose("INFO", message),
       onAdmin: (admin) => diagnose("INFO", `admin on ${describeAdminAddress(admin.address)}`),
       onCall: logCall,
+      onFatal: (message) => stop.resolve({ fatal: message }),
     });
     started = true;
     diagnose(
@@ -397,11 +399,13 @@ async function serve(config: ServeConfig): Promise<number> {
           .map((kind) => `${berth.engine.list(kind).length} ${kind}s`).join(", ") +
         ")",
     );
-    const signal = await stop.promise;
-    diagnose("INFO", `${signal}: finishing calls in flight`);
+    const why = await stop.promise;
+    if (typeof why !== "string") {
+      diagnose("ERROR", `${why.fatal}; stopping (a restart reads the log afresh)`);
+    } else diagnose("INFO", `${why}: finishing calls in flight`);
     await berth.stop();
     diagnose("INFO", `stopped; log synced at event ${berth.store.lastSeq}`);
-    return 0;
+    return typeof why === "string" ? 0 : 1;
   } catch (error) {
     const known = error instanceof StateDirLockedError || error instanceof LogDamagedError ||
       error instanceof SocketInUseError || error instanceof HistoryCompactedError ||

@@ -41,6 +41,11 @@ export type EtcdStoreOptions = {
   tls?: { ca: string; cert?: string; key?: string };
   /** Told when the watch loses or regains etcd. */
   warn?: (message: string) => void;
+  /**
+   * Told when the watch has ended for good (its resume point compacted away in etcd): this node
+   * no longer hears the others, and must stop rather than answer from a state that stays behind.
+   */
+  onLost?: (reason: string) => void;
 };
 
 /** A record as it lies in etcd: the log record's fields, its node and its append's id. */
@@ -182,7 +187,11 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<EtcdEven
   try {
     watch = await client.watchFrom(revision, onChange, (status) => {
       if (status.type === "disconnected") warn(`etcd watch lost its member: ${status.reason}`);
-      if (status.type === "failed") warn(`etcd watch ended: ${status.reason}; restart Berth`);
+      if (status.type === "failed") {
+        const reason = `the etcd watch cannot go on: ${status.reason}`;
+        if (options.onLost) options.onLost(reason);
+        else warn(`${reason}; restart Berth`);
+      }
     });
   } catch (error) {
     client.close();
