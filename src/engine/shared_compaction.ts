@@ -7,7 +7,6 @@
 import type { AnyMachineSnapshot } from "xstate";
 import type { ActorSnapshot, SharedEventStore } from "../log/store.ts";
 import type { Engine } from "./engine.ts";
-import { describe } from "./_actor.ts";
 import { splitActorId } from "./replay.ts";
 
 /** Records of one actor after which its snapshot stands for them, unless --snapshot-every says. */
@@ -57,7 +56,9 @@ export function startSharedCompaction(options: {
     // Nothing is lost: the records stay, and a later record tries again.
     if (Date.now() - lastWarning < 60_000) return;
     lastWarning = Date.now();
-    warn(`Cannot compact ${actor} in the shared log: ${describe(error)}`);
+    // One line: the store's own words, never a stack.
+    const why = error instanceof Error ? error.message : String(error);
+    warn(`Cannot compact ${actor} in the shared log: ${why}`);
   };
 
   /** Drops a finished actor at `version`, its last record. */
@@ -89,7 +90,11 @@ export function startSharedCompaction(options: {
         if (stopped) return;
         const next = Math.min(wait === 0 ? RETRY_MS : wait * 2, RETRY_MAX_MS);
         retries.set(actor, setTimeout(() => compact(actor, next), next));
-      }, failed(actor)),
+      }, (error) => {
+        // Counted afresh: the next try comes after as many records more.
+        retries.delete(actor);
+        failed(actor)(error);
+      }),
     );
   };
 

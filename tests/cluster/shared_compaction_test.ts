@@ -145,3 +145,35 @@ Deno.test("a start drops the finished actors a node killed before dropping them 
   assert.equal(b.compaction.done.drops, 1);
   await b.ipam.requestPool(request);
 });
+
+Deno.test("a compaction the store refuses is said once and tried again after more records", async () => {
+  const log = createSharedMemoryLog();
+  const store = log.node("a");
+  let refusals = 2;
+  const refusing = Object.assign(Object.create(store), {
+    compact: (...args: Parameters<typeof store.compact>) =>
+      refusals-- > 0
+        ? Promise.reject(new Error("etcdserver: request is too large"))
+        : store.compact(...args),
+  }) as typeof store;
+  const warned: string[] = [];
+  const engine = createEngine({ store: refusing, effects: { pool: NO_EFFECTS } });
+  const compaction = startSharedCompaction({
+    engine,
+    store: refusing,
+    everyEvents: 4,
+    live: new Set(),
+    warn: (line) => warned.push(line),
+  });
+  const ipam = createIpamService(engine, parseCidr("198.18.0.0/15"), 24);
+  const { poolId } = await ipam.requestPool(request);
+  for (let i = 0; i < 11; i++) await ipam.requestAddress(poolId, "", "endpoint");
+  await settle();
+  // Refused at the 4th and 8th record (said once), taken at the 12th: one snapshot, no records.
+  assert.deepEqual(warned, [
+    `Cannot compact pool/${POOL} in the shared log: etcdserver: request is too large`,
+  ]);
+  assert.equal(compaction.done.snapshots, 1);
+  assert.equal(poolRecords(log), 0);
+  await compaction.stop();
+});
