@@ -4,7 +4,7 @@
 // command another node beat waits until this node has seen what beat it.
 import type { AnyMachineSnapshot } from "xstate";
 import type { AppendConflictError, LogRecord, SharedEventStore } from "../log/store.ts";
-import { type Actor, describe, DONE, isUnborn } from "./_actor.ts";
+import { type Actor, DONE, isUnborn } from "./_actor.ts";
 import { step as transition } from "./_transition.ts";
 import { createActorVersions } from "./_versions.ts";
 import { lean, recordEvent } from "./replay.ts";
@@ -38,26 +38,35 @@ export type SharedLog = {
   seenPast(conflict: AppendConflictError): Promise<void>;
 };
 
+/** An error's own words, one line: what the operator reads, never a stack. */
+function reason(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 export function followSharedLog(store: SharedEventStore, mailboxes: Mailboxes): SharedLog {
   const { warn } = mailboxes;
   const versions = createActorVersions((id) => store.openVersion(id));
 
   /** A record another node appended: the actor steps by it in its turn, with no effect run. */
-  store.onRemote((logged) => {
+  store.onRemote((logged, unreadable) => {
     const ignored = (why: string) => warn(`Ignored record ${logged.seq} of another node: ${why}`);
     let actor: Actor;
     try {
       actor = mailboxes.getOrMake(logged.actor);
     } catch (error) {
-      return ignored(describe(error)); // not an actor id this Berth knows
+      return ignored(reason(error)); // not an actor id this Berth knows
     }
     mailboxes.enqueue(actor, () => {
       versions.applied(actor.id, logged.seq); // in the log: the actor's version all the same
+      if (unreadable !== undefined) {
+        ignored(unreadable);
+        return DONE;
+      }
       let event;
       try {
         event = recordEvent(logged);
       } catch (error) {
-        ignored(describe(error));
+        ignored(reason(error));
         return DONE;
       }
       const stepped = transition(actor.kind.machine, actor.snapshot, event);

@@ -129,7 +129,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<EtcdEven
     throw error;
   }
   let lastSeq = revision;
-  const remoteListeners = new Set<(record: LogRecord) => void>();
+  const remoteListeners = new Set<(record: LogRecord, unreadable?: string) => void>();
   const dropListeners = new Set<(actor: string, seq: number) => void>();
   const listeners = new Set<(record: LogRecord) => void>();
   const tell = (record: LogRecord, remote: boolean) => {
@@ -152,8 +152,9 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<EtcdEven
       unreadable = null;
       const counted = change.type === "head" && change.actor === record.actor &&
         change.revision === record.seq;
-      if (counted) tell(record, true);
-      else warn(`Ignored ${record.actor} event at ${record.seq} in etcd: ${why}`);
+      if (counted) {
+        for (const listener of remoteListeners) listener(record, why);
+      } else warn(`Ignored ${record.actor} event at ${record.seq} in etcd: ${why}`);
     }
     if (change.type === "head") return;
     if (change.type === "dropped") {
@@ -170,7 +171,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<EtcdEven
       // If its append moved the head, it is the actor's record all the same: the engine counts
       // it towards the actor's version, and says it ignores it, as one that does not fit.
       const why = `not a record Berth wrote: ${(error as Error).message}`;
-      const record = { seq: event.revision, at: 0, actor: event.actor, type: why, v: 0, data: {} };
+      const record = { seq: event.revision, at: 0, actor: event.actor, type: "", v: 0, data: {} };
       unreadable = { record, why };
       return;
     }

@@ -113,8 +113,11 @@ export interface SharedEventStore extends EventStore {
    * when another node appended or compacted first; nothing is lost then either.
    */
   compact(actor: string, version: number, snapshot: ActorSnapshot | null): Promise<boolean>;
-  /** Calls `listener` for every record another node appends, once, in order. */
-  onRemote(listener: (record: LogRecord) => void): () => void;
+  /**
+   * Calls `listener` for every record another node appends, once, in order. A record the store
+   * could not read comes with `unreadable` (why): it still counts towards its actor's version.
+   */
+  onRemote(listener: (record: LogRecord, unreadable?: string) => void): () => void;
   /**
    * Calls `listener` when an actor is dropped by any node, at sequence number `seq`, in order
    * with the records: its version is 0 from then on.

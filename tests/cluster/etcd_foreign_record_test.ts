@@ -60,6 +60,12 @@ Deno.test({
       "both nodes to say they ignore it",
       () => [a, b].every((node) => /Ignored record \d+ of another node: /.test(node.stderr())),
     );
+    // One line each, the reason and no stack.
+    for (const node of [a, b]) {
+      const line = node.stderr().split("\n").find((l) => l.includes("Ignored record"))!;
+      assert.match(line, /: not a record Berth wrote: .*not valid JSON/);
+      assert.doesNotMatch(line, / at (file|ext):/);
+    }
     // It moved the head: it counts, and the next appends name it.
     assert.equal(await address(onB), "198.18.85.2/24");
     assert.equal(await address(onA), "198.18.85.3/24");
