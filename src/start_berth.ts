@@ -136,7 +136,7 @@ export type StartOptions = {
   onFatal?: (message: string) => void;
 };
 
-/** A log in etcd has no snapshot files yet: replay reads all of it. */
+/** No snapshot file: a log in etcd keeps its snapshots per actor, in etcd (openSnapshots). */
 const NO_SNAPSHOT: ReplayBase = { seq: 0, actors: new Map(), file: null, fullSeq: 0, deltas: 0 };
 
 /** Nor does it take any. */
