@@ -50,6 +50,12 @@ const ENV: Env[] = [
   settable("BERTH_LOG_TIMEOUT", null, "seconds a change waits for the disk"),
   settable("BERTH_MAX_CONNECTIONS", null, "plugin socket connections served at once"),
   settable("BERTH_DEBUG", null, "1: stacks of internal errors in the log"),
+  // One node of a cluster whose log is in etcd (README: "Beyond one host").
+  settable("BERTH_STORE", null, "file (default) or etcd"),
+  settable("BERTH_ETCD_ENDPOINTS", null, "on etcd: http://HOST:PORT,... of the members"),
+  settable("BERTH_CLUSTER", null, "on etcd: the cluster's name (default berth)"),
+  settable("BERTH_NODE", null, "on etcd: this node's name (set it: the default is the hostname)"),
+  settable("BERTH_ADVERTISE_ADDRESS", null, "on etcd: this node's underlay IPv4, for networks"),
 ];
 
 /** The whole config.json; every key Swagger marks required is present. */

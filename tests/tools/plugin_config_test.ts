@@ -30,7 +30,19 @@ Deno.test("pluginConfig puts volumes strictly below propagatedMount and state on
 });
 
 Deno.test("pluginConfig lets serve's settings be set, and leaves them unset by default", () => {
-  for (const name of ["BERTH_POOL_RANGE", "BERTH_POOL_SIZE", "BERTH_RECONCILE"]) {
+  for (
+    const name of [
+      "BERTH_POOL_RANGE",
+      "BERTH_POOL_SIZE",
+      "BERTH_RECONCILE",
+      // A managed Berth can be a node of a cluster on etcd.
+      "BERTH_STORE",
+      "BERTH_ETCD_ENDPOINTS",
+      "BERTH_CLUSTER",
+      "BERTH_NODE",
+      "BERTH_ADVERTISE_ADDRESS",
+    ]
+  ) {
     assert.deepEqual(env(name)?.settable, ["value"], name);
     assert.equal(env(name)?.value, null, name);
   }
