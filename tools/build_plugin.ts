@@ -42,8 +42,8 @@ const HELP = `Usage: deno task plugin [--out DIR] [--version V]
 Builds DIR (default: build/plugin) with config.json and rootfs/ for
   docker plugin create NAME DIR
 offline, from this machine: the Deno binary, main.ts and the files it imports, the npm packages it
-needs copied out of Deno's cache (DENO_DIR, default ~/.cache/deno), ip from iproute2, and the
-shared libraries of both (ldd). Then checks that main.ts loads with --cached-only from the
+needs copied out of Deno's cache (DENO_DIR, default ~/.cache/deno), ip and bridge from iproute2,
+and the shared libraries of all three (ldd). Then checks that main.ts loads with --cached-only from the
 rootfs' DENO_DIR: as root inside the rootfs with no network at all (which also warms Deno's caches
 for the plugin's first start), otherwise from here behind a dead proxy.
 
@@ -135,9 +135,12 @@ async function denoBinary(): Promise<string> {
 async function copyBinaries(rootfs: string): Promise<void> {
   const deno = await Deno.realPath(await denoBinary());
   const ip = await Deno.realPath(await which("ip"));
+  // bridge: a cluster network's forwarding entries and neigh_suppress (vxlan_plumbing.ts).
+  const bridge = await Deno.realPath(await which("bridge"));
   await copyInto(rootfs, deno, DENO_BINARY);
   await copyInto(rootfs, ip, "/usr/sbin/ip");
-  for (const binary of [deno, ip]) {
+  await copyInto(rootfs, bridge, "/usr/sbin/bridge");
+  for (const binary of [deno, ip, bridge]) {
     for (const library of await sharedLibraries(binary)) await copyInto(rootfs, library);
   }
 }
@@ -162,6 +165,10 @@ async function checkOffline(rootfs: string): Promise<void> {
     const namespaces = ["--net", "--mount", "--pid", "--fork", "--mount-proc"];
     const inside = [`--root=${rootfs}`, `--wd=${APP_DIR}`, DENO_BINARY, ...helpArgs(APP_DIR)];
     await run("unshare", [...namespaces, ...inside], env);
+    // The tools Berth runs start inside the rootfs too: their libraries came along.
+    for (const tool of ["/usr/sbin/ip", "/usr/sbin/bridge"]) {
+      await run("unshare", [...namespaces, `--root=${rootfs}`, tool, "-V"], env);
+    }
     return;
   }
   const deno = await denoBinary();

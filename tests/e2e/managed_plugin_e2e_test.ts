@@ -109,6 +109,10 @@ Deno.test({ name: NAME, ignore: requireOrSkip(NAME) }, async (t) => {
     await Deno.mkdir(stateDir);
     const built = await buildPlugin(join(work, "plugin"), "e2e");
     log(`rootfs ${(built.rootfsBytes / 2 ** 20).toFixed(1)} MiB, ${built.packages} npm packages`);
+    // Both iproute2 tools Berth runs: bridge makes a cluster network's forwarding entries.
+    for (const tool of ["ip", "bridge"]) {
+      assert.ok(Deno.statSync(join(built.dir, "rootfs", "usr", "sbin", tool)).isFile, tool);
+    }
     dockerd = await startDockerd({ log: (line) => log(`[dockerd] ${line}`) });
     const image = dockerd.image;
 
