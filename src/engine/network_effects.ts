@@ -48,7 +48,16 @@ export function createNetworkEffects(
             ...bridgeOptions(intent.mtu, intent.address),
             ...(fabric === undefined ? {} : { mac: gatewayMac(intent.network) }),
           });
-          await fabric?.attach(intent.network, intent.bridge, intent.mtu, { bridgeToo: false });
+          if (fabric !== undefined) {
+            try {
+              await fabric.attach(intent.network, intent.bridge, intent.mtu, { bridgeToo: false });
+            } catch (error) {
+              // The create failed as a whole: no bridge is left behind for a network not made.
+              await fabric.detach(intent.network).catch(() => {});
+              await plumbing.deleteBridge(intent.bridge).catch(() => {});
+              throw error;
+            }
+          }
           return {};
         case "intent.bridge.delete":
           await fabric?.detach(intent.network);

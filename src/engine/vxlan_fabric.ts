@@ -121,12 +121,18 @@ export function createFabric(options: {
         ...(gateway === null ? {} : { address: gateway }),
       });
     }
-    await vxlan.createVxlan(vxlanName(network), {
-      vni: vxlanId(network),
-      local: advertise,
-      bridge,
-      mtu: mtu ?? VXLAN_MTU,
-    });
+    try {
+      await vxlan.createVxlan(vxlanName(network), {
+        vni: vxlanId(network),
+        local: advertise,
+        bridge,
+        mtu: mtu ?? VXLAN_MTU,
+      });
+    } catch (error) {
+      // A copy of the bridge made for this first Join serves nothing yet: it goes again.
+      if (bridgeToo && !attached.has(network)) await plumbing.deleteBridge(bridge).catch(() => {});
+      throw error;
+    }
     // The other nodes' endpoints are looked up once per network, not at every Join: from then
     // on their records reach heard().
     if (attached.has(network)) return;

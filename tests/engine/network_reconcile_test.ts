@@ -84,3 +84,32 @@ Deno.test("reconcile of networks and endpoints takes one look at the host's link
     `network/${"3".padStart(64, "a")}`,
   ]);
 });
+
+Deno.test("a cluster network whose VXLAN device fails leaves no bridge behind", async () => {
+  const calls: string[] = [];
+  const { plumbing } = plumbingWith(new Map());
+  plumbing.createBridge = (name) => Promise.resolve(void calls.push(`bridge ${name}`));
+  plumbing.deleteBridge = (name) => Promise.resolve(void calls.push(`del ${name}`));
+  const fabric = {
+    node: "a",
+    advertise: "198.19.0.1",
+    attach: () => Promise.reject(new Error("Cannot create VXLAN device")),
+    detach: (network: string) => Promise.resolve(void calls.push(`detach ${network}`)),
+    heard: () => {},
+    resume: () => Promise.resolve(),
+    settled: () => Promise.resolve(),
+  };
+  const effects = createNetworkEffects(plumbing, sharedLinkSurvey(plumbing), fabric);
+  const network = "4e7a11".padEnd(64, "0");
+  await assert.rejects(
+    effects.run({
+      type: "intent.bridge.create",
+      network,
+      bridge: "bthb4e7a1100000",
+      mtu: 1450,
+      address: "198.18.41.1/24",
+    }),
+    /Cannot create VXLAN device/,
+  );
+  assert.deepEqual(calls, ["bridge bthb4e7a1100000", `detach ${network}`, "del bthb4e7a1100000"]);
+});

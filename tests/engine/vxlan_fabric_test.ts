@@ -63,7 +63,7 @@ function setup(known: { context: EndpointContext; value: string }[] = []) {
     endpoints: () => known,
     warn: (line) => calls.push(`warn ${line}`),
   });
-  return { fabric, calls };
+  return { fabric, calls, vxlan };
 }
 
 Deno.test("attaching a network forwards to the other nodes' endpoints already known", async () => {
@@ -122,4 +122,14 @@ Deno.test("endpoints of a network with no device here make no entry", async () =
   });
   await fabric.settled();
   assert.deepEqual(calls, []);
+});
+
+Deno.test("a VXLAN device that cannot be made leaves no copy of the bridge behind", async () => {
+  const { fabric, calls, vxlan } = setup();
+  vxlan.createVxlan = () => Promise.reject(new Error("Cannot create VXLAN device"));
+  await assert.rejects(
+    fabric.attach(NET, BRIDGE, null, { bridgeToo: true }),
+    /Cannot create VXLAN device/,
+  );
+  assert.deepEqual(calls, [`bridge ${BRIDGE}`, `del ${BRIDGE}`]);
 });
