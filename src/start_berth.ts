@@ -190,7 +190,9 @@ export async function startBerth(options: StartOptions): Promise<RunningBerth> {
         ...(options.onFatal ? { onLost: options.onFatal } : {}),
       }).catch(
         (error) => {
+          // Already said in etcd's terms ("Store unavailable: cannot read …"): as it is.
           if (error instanceof SharedLogUnreadableError) throw error;
+          if (error instanceof StoreUnavailableError) throw error;
           throw new StoreUnavailableError("cannot read the log from etcd", error);
         },
       );

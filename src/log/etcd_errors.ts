@@ -34,5 +34,7 @@ export class SharedLogUnreadableError extends Error {
 /** The first line of an etcd3 / gRPC error, without the library's report-this-bug suffix. */
 function reason(cause: unknown): string {
   const message = cause instanceof Error ? cause.message : String(cause);
-  return message.split("\n")[0]!.replace(/ Please report this error at .*$/, "");
+  // grpc-js ends an unreachable member's error with an empty "Resolution note: ".
+  return message.split("\n")[0]!.replace(/ Please report this error at .*$/, "")
+    .replace(/\.? Resolution note: *$/, "");
 }
