@@ -1,6 +1,8 @@
 // A Berth node of a test cluster: its `serve` command line over etcd members on loopback, with
 // its socket and state dir in `dir` under its name.
+import assert from "node:assert/strict";
 import { join } from "node:path";
+import type { Reply as PluginReply } from "../helpers/plugin_socket.ts";
 
 /** The socket of node `node` in `dir`. */
 export function nodeSocket(dir: string, node: string): string {
@@ -25,4 +27,15 @@ export function nodeArgs(
     ...["--etcd-endpoints", cluster.endpoints.map((endpoint) => `http://${endpoint}`).join(",")],
     ...extra,
   ];
+}
+
+/** Calls `method` on a node's plugin socket and asserts a 200; its body. */
+export async function callOk<T = Record<string, string>>(
+  client: { call(method: string, body?: unknown): Promise<PluginReply> },
+  method: string,
+  body: unknown,
+): Promise<T> {
+  const reply = await client.call(method, body);
+  assert.equal(reply.status, 200, `${method} ${JSON.stringify(body)}: ${reply.text}`);
+  return reply.body as T;
 }

@@ -9,7 +9,7 @@ import { skipUnless } from "../helpers/skip.ts";
 import { tempDir } from "../helpers/temp_dir.ts";
 import { until } from "../helpers/wait.ts";
 import { etcdMissing, startEtcdCluster } from "../etcd/_etcd_cluster.ts";
-import { nodeArgs, nodeSocket } from "./_node.ts";
+import { callOk, nodeArgs, nodeSocket } from "./_node.ts";
 
 const TEST_NAME = "etcd log compaction: snapshots per actor, finished actors deleted, same state";
 const CLUSTER = "squash";
@@ -41,11 +41,7 @@ Deno.test({
     await Promise.all([a.ready(nodeSocket(dir.path, "a")), b.ready(nodeSocket(dir.path, "b"))]);
     using onA = pluginClient(nodeSocket(dir.path, "a"));
     using onB = pluginClient(nodeSocket(dir.path, "b"));
-    const ok = async (client: typeof onA, method: string, body: unknown) => {
-      const reply = await client.call(method, body);
-      assert.equal(reply.status, 200, `${method}: ${reply.text}`);
-      return reply.body as Record<string, string>;
-    };
+    const ok = callOk;
 
     // 300 addresses from one pool, asked of both nodes: 301 records of one actor.
     const { PoolID: pool } = await ok(onA, "IpamDriver.RequestPool", {

@@ -9,7 +9,7 @@ import { pluginClient } from "../helpers/plugin_socket.ts";
 import { skipUnless } from "../helpers/skip.ts";
 import { tempDir } from "../helpers/temp_dir.ts";
 import { etcdMissing, startEtcdCluster } from "../etcd/_etcd_cluster.ts";
-import { nodeArgs } from "./_node.ts";
+import { callOk, nodeArgs } from "./_node.ts";
 
 const TEST_NAME = "IPAM on etcd: two nodes never hand out an address or a pool twice";
 
@@ -27,11 +27,7 @@ Deno.test({
     const clientA = pluginClient(join(dir.path, "a.sock"));
     const clientB = pluginClient(join(dir.path, "b.sock"));
     try {
-      const ok = async (client: typeof clientA, method: string, body: unknown) => {
-        const reply = await client.call(method, body);
-        assert.equal(reply.status, 200, `${method}: ${reply.text}`);
-        return reply.body as Record<string, string>;
-      };
+      const ok = callOk;
       // Without --advertise-address networks are not served on etcd: unknown methods.
       const network = await clientA.call("NetworkDriver.CreateNetwork", { NetworkID: "x" });
       assert.equal(network.status, 404);

@@ -9,7 +9,7 @@ import { pluginClient } from "../helpers/plugin_socket.ts";
 import { skipUnless } from "../helpers/skip.ts";
 import { tempDir } from "../helpers/temp_dir.ts";
 import { etcdMissing, startEtcdCluster } from "../etcd/_etcd_cluster.ts";
-import { nodeArgs, nodeSocket } from "./_node.ts";
+import { callOk, nodeArgs, nodeSocket } from "./_node.ts";
 
 const TEST_NAME = "volumes on etcd: made on one node, known and guarded on the others";
 
@@ -27,11 +27,7 @@ Deno.test({
     await Promise.all([a.ready(socket("a")), b.ready(socket("b"))]);
     using onA = pluginClient(socket("a"));
     using onB = pluginClient(socket("b"));
-    const ok = async (client: typeof onA, method: string, body: unknown) => {
-      const reply = await client.call(method, body);
-      assert.equal(reply.status, 200, `${method} ${JSON.stringify(body)}: ${reply.text}`);
-      return reply.body as Record<string, unknown>;
-    };
+    const ok = callOk<Record<string, unknown>>;
     const refused = async (client: typeof onA, method: string, body: unknown, why: RegExp) => {
       const reply = await client.call(method, body);
       assert.notEqual(reply.status, 200, `${method} should be refused`);
@@ -150,11 +146,7 @@ Deno.test({
     await Promise.all([a.ready(socket("a")), b.ready(socket("b"))]);
     using onA = pluginClient(socket("a"));
     using onB = pluginClient(socket("b"));
-    const ok = async (client: typeof onA, method: string, body: unknown) => {
-      const reply = await client.call(method, body);
-      assert.equal(reply.status, 200, `${method} ${JSON.stringify(body)}: ${reply.text}`);
-      return reply.body as Record<string, unknown>;
-    };
+    const ok = callOk<Record<string, unknown>>;
     await ok(onA, "VolumeDriver.Create", { Name: "data", Opts: { backend: "nfs" } });
     // Made on a, mounted on b and on a at once: its storage is reachable from both.
     let mounted: Record<string, unknown> = {};
